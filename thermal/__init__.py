@@ -1,0 +1,17 @@
+"""thermal: adaptive-mesh thermal simulation of SoC floorplans.
+
+>>> import thermal
+>>> thermal.__version__
+'0.1.0'
+"""
+
+from .errors import InputError, InputWarning, SolverError
+from .floorplan import Floorplan, read_floorplan
+from .power import PowerTrace, read_ptrace
+from .solve import solve
+from .stack import Layer, Stack
+
+__version__ = "0.1.0"
+
+__all__ = ["Floorplan", "InputError", "InputWarning", "Layer", "PowerTrace", "SolverError",
+           "Stack", "read_floorplan", "read_ptrace", "solve", "__version__"]

@@ -1,0 +1,160 @@
+"""Assembly of the layered steady system (SPEC.md §2) on one in-plane mesh.
+
+Unknowns are ``θ = T − T_amb`` at the nodes of each layer's footprint, numbered layer by layer.
+The matrix is the sum of
+
+- the P1 stiffness of each layer with ``k·t`` (per triangle, from the block's own conductivity
+  on power layers where the floorplan gives one),
+- the vertical coupling ``g`` between adjacent layers on the overlap of their footprints, and the
+  convection ``g_amb`` on the bottom layer, both with the lumped (diagonal) mass matrix so that
+  the system is an M-matrix,
+
+and the load is each block's power spread uniformly over its rectangle on the power layer.
+Everything is built from per-triangle arrays in one COO → CSR conversion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .mesh import Mesh
+
+
+@dataclass(frozen=True, eq=False)
+class System:
+    """An assembled steady problem ``A θ = b``.
+
+    Attributes
+    ----------
+    matrix : (n, n) scipy.sparse.csr_matrix
+        Symmetric positive definite.
+    rhs : (n,) float64
+        Heat input per DOF in W.
+    node2dof : (L, N) int64
+        DOF of node ``i`` on layer ``l``, -1 where the node is outside the layer's footprint.
+    convection : (n,) float64
+        ``g_amb`` times the lumped mass per DOF (W/K); zero except on the bottom layer.
+        Heat out = ``convection @ θ``.
+    tri_power_density : (M,) float64
+        Power density of each triangle on the power layer in W/m².
+    """
+
+    matrix: sp.csr_matrix
+    rhs: np.ndarray
+    node2dof: np.ndarray
+    convection: np.ndarray
+    tri_power_density: np.ndarray
+
+    @property
+    def n_dofs(self) -> int:
+        return len(self.rhs)
+
+
+def gradients(points: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P1 basis gradients (M, 3, 2) and triangle areas (M,)."""
+    p = points[triangles]
+    # gradient of the basis function of vertex i is rot90(opposite edge) / (2 area)
+    opposite = p[:, [2, 0, 1]] - p[:, [1, 2, 0]]
+    area = 0.5 * (opposite[:, 0, 0] * opposite[:, 1, 1] - opposite[:, 0, 1] * opposite[:, 1, 0])
+    grad = np.stack([-opposite[..., 1], opposite[..., 0]], axis=-1) / (2 * area[:, None, None])
+    return grad, area
+
+
+def stiffness_entries(points, triangles, coeff) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COO entries (rows, cols, values) of ``∫ coeff ∇φ_i·∇φ_j`` for piecewise-constant ``coeff``."""
+    grad, area = gradients(points, triangles)
+    local = np.einsum("mid,mjd->mij", grad, grad) * (coeff * area)[:, None, None]
+    rows = np.repeat(triangles, 3, axis=1)
+    cols = np.tile(triangles, (1, 3))
+    return rows.ravel(), cols.ravel(), local.ravel()
+
+
+def lumped_mass(mesh: Mesh, tri_mask: np.ndarray) -> np.ndarray:
+    """(N,) lumped mass ``Σ |T|/3`` over the masked triangles at each node, in m²."""
+    share = np.repeat(mesh.areas[tri_mask] / 3.0, 3)
+    return np.bincount(mesh.triangles[tri_mask].ravel(), share, minlength=mesh.n_nodes)
+
+
+def block_power_density(mesh: Mesh, power_w: np.ndarray) -> np.ndarray:
+    """(M,) power density per triangle in W/m²: each block's power over its own (snapped) area,
+    densities adding where blocks overlap, so that the total is exactly ``power_w.sum()``."""
+    cover = mesh.tri_cover()
+    block_area = cover.T @ mesh.areas
+    density = np.divide(power_w, block_area, out=np.zeros(len(power_w)), where=block_area > 0)
+    return cover @ density
+
+
+def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndarray | None = None,
+             die_bounds=None) -> System:
+    """Assemble the steady layered system.
+
+    Parameters
+    ----------
+    mesh : Mesh
+        Conforming mesh; ``mesh.layer_rects`` holds each layer's footprint.
+    stack : Stack
+        Layers top to bottom, convection and power layers.
+    power_w : (B,) float
+        Block powers in W, floorplan order.
+    block_conductivity : (B,) float, optional
+        Per-block conductivity of the power layer in W/(m K); NaN keeps the layer's own.
+    die_bounds : tuple, optional
+        (x0, y0, x1, y1) of the die, for the convection coefficient; default: layer 0's footprint.
+
+    Returns
+    -------
+    System
+    """
+    layers = stack.layers
+    n_layers = len(layers)
+    in_layer = mesh.tri_in_layer
+    die_bounds = tuple(mesh.layer_rects[0]) if die_bounds is None else die_bounds
+    node2dof = np.full((n_layers, mesh.n_nodes), -1, dtype=np.int64)
+    offset = 0
+    for l in range(n_layers):
+        used = np.zeros(mesh.n_nodes, bool)
+        used[mesh.triangles[in_layer[l]].ravel()] = True
+        node2dof[l, used] = offset + np.arange(used.sum())
+        offset += int(used.sum())
+    rows, cols, vals = [], [], []
+    power_layer = stack.power_layers[0]
+    for l, layer in enumerate(layers):
+        mask = in_layer[l]
+        k = np.full(int(mask.sum()), layer.conductivity)
+        if l in stack.power_layers and block_conductivity is not None:
+            blk = mesh.block_of_tri[mask]
+            own = np.where(blk >= 0, block_conductivity[np.maximum(blk, 0)], np.nan)
+            k = np.where(np.isnan(own), k, own)
+        r, c, v = stiffness_entries(mesh.points, mesh.triangles[mask], k * layer.thickness_m)
+        rows.append(node2dof[l][r])
+        cols.append(node2dof[l][c])
+        vals.append(v)
+    for l in range(n_layers - 1):
+        m = lumped_mass(mesh, in_layer[l] & in_layer[l + 1]) * stack.g_between(l, l + 1)
+        nodes = np.nonzero(m)[0]
+        a, b, w = node2dof[l, nodes], node2dof[l + 1, nodes], m[nodes]
+        rows += [a, b, a, b]
+        cols += [a, b, b, a]
+        vals += [w, w, -w, -w]
+    bottom = n_layers - 1
+    m = lumped_mass(mesh, in_layer[bottom]) * stack.g_ambient(die_bounds)
+    nodes = np.nonzero(m)[0]
+    convection = np.zeros(offset)
+    convection[node2dof[bottom, nodes]] = m[nodes]
+    rows.append(node2dof[bottom, nodes])
+    cols.append(node2dof[bottom, nodes])
+    vals.append(m[nodes])
+    matrix = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                           shape=(offset, offset)).tocsr()
+    density = block_power_density(mesh, np.asarray(power_w, float))
+    mask = in_layer[power_layer] & (density != 0)
+    load = np.bincount(mesh.triangles[mask].ravel(), np.repeat(density[mask] * mesh.areas[mask] / 3, 3),
+                       minlength=mesh.n_nodes)
+    rhs = np.zeros(offset)
+    used = node2dof[power_layer] >= 0
+    rhs[node2dof[power_layer, used]] = load[used]
+    return System(matrix=matrix, rhs=rhs, node2dof=node2dof, convection=convection,
+                  tri_power_density=density)

@@ -1,0 +1,1 @@
+"""Readers and writers for the file formats thermal exchanges with other tools."""

@@ -1,0 +1,461 @@
+"""HotSpot's text formats: reading ``.config`` and ``.materials``, writing ``.steady``.
+
+Also the plain-text plumbing every loader shares (:func:`read_text`, :func:`data_lines`,
+:func:`parse_number`): a file that is missing, a directory, binary or not UTF-8 becomes one
+:class:`~thermal.errors.InputError` naming the file and, where it applies, the 1-based line.
+
+A HotSpot ``.config`` is ``-name value`` lines with ``#`` comments. :func:`config_stack_params`
+maps one onto a die / TIM / spreader / sink stack with the precedence *overrides > config file >
+HotSpot's defaults*; a ``-material_*`` name takes its conductivity and heat capacity from the
+materials file (as HotSpot does, it wins over ``-k_*``/``-p_*`` of the same or lower precedence).
+Keys that do not shape the stack (floorplanner, leakage, grid, secondary path...) are ignored:
+real configs are full of them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from ..errors import InputError, InputWarning
+
+__all__ = [
+    "HOTSPOT_DEFAULTS", "BUILTIN_MATERIALS", "HotSpotConfig", "read_text", "data_lines",
+    "parse_number", "read_config", "read_materials", "config_stack_params", "write_steady",
+]
+
+# --------------------------------------------------------------------------------------------
+# Plain-text plumbing shared by all loaders
+
+
+def read_text(path: str | os.PathLike, what: str) -> str:
+    """The text of a user's input file, or one clear :class:`InputError`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    what : str
+        What the file should be, for messages ("floorplan", "power trace", ...).
+
+    Returns
+    -------
+    str
+        The decoded text (UTF-8, a leading byte-order mark dropped).
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable, a directory, binary (a NUL byte) or not UTF-8.
+    """
+    name = os.fspath(path)
+    try:
+        data = Path(name).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"no such {what} file", file=name) from None
+    except IsADirectoryError:
+        raise InputError(f"is a directory, not a {what} file", file=name) from None
+    except ValueError:             # e.g. a NUL character in the name
+        raise InputError(f"invalid {what} file name", file=repr(name)) from None
+    except PermissionError:
+        raise InputError(f"cannot read the {what} file: permission denied", file=name) from None
+    except OSError as e:
+        raise InputError(f"cannot read the {what} file: {e.strerror or e}", file=name) from None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise InputError(f"UTF-16 text: save the {what} file as UTF-8 (or ASCII)", file=name,
+                         line=1)
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise InputError(f"binary data (a NUL byte), not a text {what} file", file=name,
+                         line=data.count(b"\n", 0, nul) + 1)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise InputError(f"not UTF-8 text: byte 0x{data[e.start]:02x} at column {column} "
+                         f"(is this a {what} file?)", file=name, line=line) from None
+
+
+def data_lines(text: str) -> list[tuple[int, list[str]]]:
+    """Whitespace-separated fields of each non-blank line, ``#`` comments removed.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    list of (int, list of str)
+        1-based line number and fields, for every line with at least one field.
+
+    Examples
+    --------
+    >>> data_lines("# c\\n\\na 1 2  # note\\n")
+    [(3, ['a', '1', '2'])]
+    """
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split("#", 1)[0].split()
+        if fields:
+            out.append((number, fields))
+    return out
+
+
+def parse_number(token: str, what: str, file: str | None = None, line: int | None = None,
+                 field: str | None = None) -> float:
+    """A decimal number, or an :class:`InputError` naming ``what`` (NaN and inf are returned).
+
+    Examples
+    --------
+    >>> parse_number("1.5e-3", "width")
+    0.0015
+    """
+    try:
+        if "_" in token:
+            raise ValueError(token)
+        return float(token)
+    except ValueError:
+        raise InputError(f"{what} is not a number: {token!r}", file=file, line=line,
+                         field=field) from None
+
+
+def _suggest(word: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest known word, or ``""``."""
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# --------------------------------------------------------------------------------------------
+# .config and .materials
+
+HOTSPOT_DEFAULTS: dict[str, str] = {
+    "t_chip": "0.15e-3", "k_chip": "100.0", "p_chip": "1.75e6",
+    "t_interface": "20e-6", "k_interface": "4.0", "p_interface": "4e6",
+    "s_spreader": "0.03", "t_spreader": "1e-3", "k_spreader": "400.0", "p_spreader": "3.55e6",
+    "s_sink": "0.06", "t_sink": "6.9e-3", "k_sink": "400.0", "p_sink": "3.55e6",
+    "r_convec": "0.1", "c_convec": "140.4", "ambient": "318.15",
+}
+"""HotSpot's built-in values of the options that shape the stack (SI units)."""
+
+BUILTIN_MATERIALS: dict[str, tuple[float, float]] = {
+    "silicon": (130.0, 1630300.0),
+    "aluminum": (237.0, 2.422e6),
+    "copper": (400.0, 3.55e6),
+}
+"""Conductivity W/(m K) and volumetric heat capacity J/(m^3 K) used when no materials file is
+given (the values of HotSpot's ``example.materials``)."""
+
+# Other HotSpot options: accepted by name in overrides (and ignored), so that a typo such as
+# ``r_convc`` is caught while ``--set grid_rows=128`` is harmless.
+_OTHER_OPTIONS = frozenset("""
+thermal_threshold init_file init_temp steady_file sampling_intvl base_proc_freq dtm_used
+model_type leakage_used leakage_mode package_model_used package_config_file block_omit_lateral
+grid_rows grid_cols grid_layer_file grid_steady_file grid_map_mode detailed_3D
+model_secondary r_convec_sec c_convec_sec n_metal t_metal t_c4 s_c4 n_c4 s_sub t_sub s_solder
+t_solder s_pcb t_pcb materials_file use_microfluidic_cooling pumping_pressure pump_internal_res
+inlet_temperature coolant_material coolant_capac coolant_res coolant_visc wall_material
+wall_capac wall_res htc wrap_l2 l2_label model_rim rim_thickness compact_ratio n_orients P0 Davg
+Kmoves Rcool Rreject Nmax lambdaA lambdaT lambdaW
+""".split())
+
+# layer name, thickness, conductivity, heat capacity, material, side (None: die), power
+_LAYER_KEYS = (
+    ("die", "t_chip", "k_chip", "p_chip", "material_chip", None, True),
+    ("tim", "t_interface", "k_interface", "p_interface", "material_interface", None, False),
+    ("spreader", "t_spreader", "k_spreader", "p_spreader", "material_spreader", "s_spreader", False),
+    ("sink", "t_sink", "k_sink", "p_sink", "material_sink", "s_sink", False),
+)
+_MATERIAL_KEYS = frozenset(row[4] for row in _LAYER_KEYS)
+KNOWN_OPTIONS = frozenset(HOTSPOT_DEFAULTS) | _MATERIAL_KEYS | _OTHER_OPTIONS
+_UNSET = ("", "(null)", "null", "none")
+
+
+class HotSpotConfig(dict):
+    """``-name value`` options of a HotSpot config (names without the dash), with provenance.
+
+    Attributes
+    ----------
+    path : str or None
+        The file.
+    lines : dict of str to int
+        1-based line of each option.
+    """
+
+    def __init__(self, values=(), path: str | None = None, lines: Mapping[str, int] | None = None):
+        super().__init__(values)
+        self.path = path
+        self.lines = dict(lines or {})
+
+
+def read_config(path: str | os.PathLike) -> HotSpotConfig:
+    """Read a HotSpot ``.config``: ``-name value`` lines, ``#`` comments.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    HotSpotConfig
+        A ``dict`` of option name (no dash) to value string, with ``.lines`` and ``.path``.
+
+    Raises
+    ------
+    InputError
+        A line that is not ``-name value``, or an option given twice.
+    """
+    name = os.fspath(path)
+    text = read_text(name, "HotSpot config")
+    cfg = HotSpotConfig(path=name)
+    for number, fields in data_lines(text):
+        key = fields[0]
+        if not key.startswith("-") or len(key) < 2:
+            raise InputError(f"expected '-name value', got {' '.join(fields)!r}", file=name,
+                             line=number)
+        key = key[1:]
+        if len(fields) == 1:
+            raise InputError(f"option -{key} has no value", file=name, line=number, field=key)
+        if len(fields) > 2:
+            raise InputError(f"option -{key} takes one value, got {len(fields) - 1}: "
+                             f"{' '.join(fields[1:])!r}", file=name, line=number, field=key)
+        if key in cfg:
+            raise InputError(f"option -{key} is given twice (first on line {cfg.lines[key]})",
+                             file=name, line=number, field=key)
+        cfg[key] = fields[1]
+        cfg.lines[key] = number
+    return cfg
+
+
+def read_materials(path: str | os.PathLike) -> dict[str, tuple[float, float]]:
+    """Read a HotSpot ``.materials`` file.
+
+    Each material is a block of lines: name, ``solid`` or ``fluid``, conductivity W/(m K),
+    volumetric heat capacity J/(m^3 K), and for fluids a dynamic viscosity in Pa s.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    dict of str to (float, float)
+        Conductivity and heat capacity of each material.
+
+    Raises
+    ------
+    InputError
+        Unknown type, a non-numeric or non-positive value, a truncated entry, a duplicate name.
+    """
+    name = os.fspath(path)
+    text = read_text(name, "materials")
+    lines = data_lines(text)
+    if not lines:
+        raise InputError("no materials: the file is empty or only comments", file=name)
+    materials: dict[str, tuple[float, float]] = {}
+    first_line: dict[str, int] = {}
+    i = 0
+    while i < len(lines):
+        number, fields = lines[i]
+        if len(fields) != 1:
+            raise InputError(f"expected a material name on its own line, got "
+                             f"{' '.join(fields)!r}", file=name, line=number)
+        material = fields[0]
+        if material in materials:
+            raise InputError(f"material {material!r} is defined twice (first on line "
+                             f"{first_line[material]})", file=name, line=number)
+        if i + 1 >= len(lines):
+            raise InputError(f"material {material!r} is incomplete: expected solid or fluid, "
+                             f"conductivity and heat capacity", file=name, line=number)
+        kind_line, kind_fields = lines[i + 1]
+        kind = " ".join(kind_fields)
+        if kind not in ("solid", "fluid"):
+            raise InputError(f"material {material!r}: type must be 'solid' or 'fluid', got "
+                             f"{kind!r}", file=name, line=kind_line)
+        wanted = ("conductivity", "heat capacity") + (("viscosity",) if kind == "fluid" else ())
+        values = []
+        for j, what in enumerate(wanted):
+            if i + 2 + j >= len(lines):
+                raise InputError(f"material {material!r} is incomplete: missing its {what}",
+                                 file=name, line=lines[-1][0])
+            vline, vfields = lines[i + 2 + j]
+            if len(vfields) != 1:
+                raise InputError(f"material {material!r}: expected one number ({what}), got "
+                                 f"{' '.join(vfields)!r}", file=name, line=vline)
+            value = parse_number(vfields[0], f"material {material!r} {what}", name, vline)
+            if not (math.isfinite(value) and value > 0):
+                raise InputError(f"material {material!r}: {what} must be a positive number, "
+                                 f"got {vfields[0]}", file=name, line=vline)
+            values.append(value)
+        materials[material] = (values[0], values[1])
+        first_line[material] = number
+        i += 2 + len(wanted)
+    return materials
+
+
+@dataclass(frozen=True)
+class _Value:
+    """One option's effective value and where it came from."""
+
+    text: str
+    rank: int              # 0 HotSpot default, 1 config file, 2 override
+    file: str | None = None
+    line: int | None = None
+
+    def error(self, key: str, problem: str) -> InputError:
+        if self.rank == 2:
+            return InputError(f"--set {key}={self.text}: {problem}", field=key)
+        if self.rank == 1:
+            return InputError(f"-{key} {self.text}: {problem}", file=self.file, line=self.line,
+                              field=key)
+        return InputError(f"HotSpot default -{key} {self.text}: {problem}", field=key)
+
+    def positive(self, key: str) -> float:
+        try:
+            value = float(self.text) if "_" not in self.text else math.nan
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise self.error(key, "must be a positive number")
+        return value
+
+
+def _effective(config: HotSpotConfig | None, overrides: Mapping[str, str] | None
+               ) -> dict[str, _Value]:
+    values = {k: _Value(v, 0) for k, v in HOTSPOT_DEFAULTS.items()}
+    if config is not None:
+        for k, v in config.items():
+            values[k] = _Value(v, 1, config.path, config.lines.get(k))
+    known = KNOWN_OPTIONS | set(config or ())
+    for k, v in (overrides or {}).items():
+        key = str(k).lstrip("-")
+        if key not in known:
+            raise InputError(f"--set {key}={v}: unknown HotSpot option{_suggest(key, known)}",
+                             field=key)
+        values[key] = _Value(str(v).strip(), 2)
+    return values
+
+
+# Options that change HotSpot's model in ways this stack does not follow: (option, off values,
+# what is not modelled). A config that turns one on draws one InputWarning.
+_UNMODELLED = (
+    ("grid_layer_file", _UNSET, "the layer file is not read from the config (pass it on its own)"),
+    ("model_secondary", ("0",), "the secondary heat path (C4, substrate, PCB) is not modelled"),
+    ("package_model_used", ("0",), "the detailed package model is not used (r_convec is)"),
+    ("use_microfluidic_cooling", ("0",), "microfluidic cooling is not modelled"),
+)
+
+
+def _warn_unmodelled(values: Mapping[str, _Value]) -> None:
+    notes = []
+    for key, off, what in _UNMODELLED:
+        v = values.get(key)
+        if v is not None and v.text.lower() not in off:
+            where = (f"{v.file}:{v.line}: " if v.rank == 1 and v.line else
+                     "--set " if v.rank == 2 else "")
+            notes.append(f"{where}-{key} {v.text}: {what}")
+    if notes:
+        warnings.warn(InputWarning("; ".join(notes)), stacklevel=4)
+
+
+def _resolve(name: str, base: Path | None) -> str:
+    """A path named inside a config: relative to the config's folder first, then the CWD."""
+    if base is not None and not os.path.isabs(name) and (base / name).exists():
+        return str(base / name)
+    return name
+
+
+def config_stack_params(config: HotSpotConfig | None, materials: str | os.PathLike | None = None,
+                        overrides: Mapping[str, str] | None = None) -> dict:
+    """The die / TIM / spreader / sink stack a HotSpot configuration describes.
+
+    Parameters
+    ----------
+    config : HotSpotConfig or None
+        From :func:`read_config`; None: HotSpot's defaults only.
+    materials : str or path-like, optional
+        A ``.materials`` file; default: the config's ``-materials_file``, else
+        :data:`BUILTIN_MATERIALS`.
+    overrides : mapping of str to str, optional
+        Option values that win over the file (the command line's ``--set``).
+
+    Returns
+    -------
+    dict
+        ``layers`` (list of dicts with ``name, thickness_m, conductivity, heat_capacity, power,
+        size_m``), ``r_convec``, ``c_convec``, ``ambient_K``.
+
+    Raises
+    ------
+    InputError
+        A non-numeric or non-positive value, an unknown material, a sink smaller than the
+        spreader; naming the file and line (or the override) it came from.
+    """
+    values = _effective(config, overrides)
+    _warn_unmodelled(values)
+    base = Path(config.path).parent if config is not None and config.path else None
+    table, table_name = BUILTIN_MATERIALS, "the built-in table"
+    if materials is not None:
+        table, table_name = read_materials(materials), os.fspath(materials)
+    elif "materials_file" in values and values["materials_file"].text.lower() not in _UNSET:
+        path = _resolve(values["materials_file"].text, base if values["materials_file"].rank == 1
+                        else None)
+        table, table_name = read_materials(path), path
+
+    layers = []
+    for name, t_key, k_key, p_key, m_key, side_key, power in _LAYER_KEYS:
+        k = values[k_key].positive(k_key)
+        c = values[p_key].positive(p_key)
+        material = values.get(m_key)
+        if material is not None and material.text.lower() not in _UNSET:
+            if material.text not in table:
+                raise material.error(m_key, f"unknown material {material.text!r} (defined in "
+                                            f"{table_name}: {', '.join(sorted(table)) or 'none'})"
+                                            f"{_suggest(material.text, table)}")
+            mk, mc = table[material.text]
+            if material.rank >= values[k_key].rank:
+                k = mk
+            if material.rank >= values[p_key].rank:
+                c = mc
+        side = None if side_key is None else values[side_key].positive(side_key)
+        layers.append({"name": name, "thickness_m": values[t_key].positive(t_key),
+                       "conductivity": k, "heat_capacity": c, "power": power,
+                       "size_m": None if side is None else (side, side)})
+    if layers[3]["size_m"][0] < layers[2]["size_m"][0]:
+        raise values["s_sink"].error("s_sink", f"the heat sink ({layers[3]['size_m'][0]} m) is "
+                                               f"smaller than the spreader "
+                                               f"(-s_spreader {layers[2]['size_m'][0]} m)")
+    return {"layers": layers, "r_convec": values["r_convec"].positive("r_convec"),
+            "c_convec": values["c_convec"].positive("c_convec"),
+            "ambient_K": values["ambient"].positive("ambient")}
+
+
+# --------------------------------------------------------------------------------------------
+# .steady output
+
+
+def write_steady(path: str | os.PathLike, names: Iterable[str], temperatures_K: Iterable[float]
+                 ) -> None:
+    """Write HotSpot's ``.steady`` format: ``name<TAB>temperature_K`` per line, atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+    names : iterable of str
+    temperatures_K : iterable of float
+        Kelvin, written with two decimals as HotSpot does.
+    """
+    path = Path(path)
+    text = "".join(f"{n}\t{float(t):.2f}\n" for n, t in zip(names, temperatures_K))
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write: {e.strerror or e}", file=str(path)) from None

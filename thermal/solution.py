@@ -1,0 +1,221 @@
+"""The result of a steady solve: nodal fields, block table, peak, and the files it writes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .mesh import Mesh
+
+KELVIN_TO_CELSIUS = 273.15
+
+
+class Peak(NamedTuple):
+    """Hottest point of the solution."""
+
+    temperature_K: float
+    x_m: float
+    y_m: float
+    layer: str
+
+
+@dataclass(frozen=True)
+class BlockTable:
+    """Per-block temperatures on the power layer, floorplan order."""
+
+    names: tuple[str, ...]
+    layer: str
+    max_K: np.ndarray
+    mean_K: np.ndarray
+    min_K: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, name: str) -> dict:
+        i = self.names.index(name)
+        return {"max_K": float(self.max_K[i]), "mean_K": float(self.mean_K[i]),
+                "min_K": float(self.min_K[i])}
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """A solved steady problem.
+
+    Attributes
+    ----------
+    floorplan, stack, mesh
+        The inputs and the final mesh.
+    power_w : (B,) float
+        Block powers in W.
+    theta : (L, N) float
+        Temperature rise over ambient per layer and node, NaN outside a layer's footprint.
+    strategy : str
+        Meshing strategy used.
+    tolerance_K, error_estimate_K : float
+        Requested and estimated error of every block's max and mean.
+    energy_balance_rel : float
+        |power in − heat out| / power in.
+    history : list of dict
+        ``dofs`` and ``estimate_K`` of each solve.
+    timings_s : dict
+        Seconds spent loading, predicting, meshing, assembling, solving, in total.
+    solver : dict
+        Linear solver information of the last solve.
+    """
+
+    floorplan: object
+    stack: object
+    mesh: Mesh
+    power_w: np.ndarray
+    theta: np.ndarray
+    strategy: str
+    tolerance_K: float
+    error_estimate_K: float
+    energy_balance_rel: float
+    history: list = field(default_factory=list)
+    timings_s: dict = field(default_factory=dict)
+    solver: dict = field(default_factory=dict)
+
+    @property
+    def ambient_K(self) -> float:
+        return float(self.stack.ambient_K)
+
+    @property
+    def power_layer(self) -> int:
+        return self.stack.power_layers[0]
+
+    @property
+    def temperature_K(self) -> np.ndarray:
+        """(L, N) nodal temperatures in K, NaN outside each layer's footprint."""
+        return self.theta + self.ambient_K
+
+    @cached_property
+    def blocks(self) -> BlockTable:
+        from .solve import block_stats
+
+        hi, mean, lo = block_stats(self.mesh, self.theta[self.power_layer])
+        amb = self.ambient_K
+        return BlockTable(tuple(self.floorplan.names), self.stack.layers[self.power_layer].name,
+                          hi + amb, mean + amb, lo + amb)
+
+    @cached_property
+    def peak(self) -> Peak:
+        flat = np.where(np.isnan(self.theta), -np.inf, self.theta)
+        layer, node = np.unravel_index(int(np.argmax(flat)), flat.shape)
+        x, y = self.mesh.points[node]
+        return Peak(float(self.theta[layer, node] + self.ambient_K), float(x), float(y),
+                    self.stack.layers[layer].name)
+
+    @property
+    def error_estimate(self) -> float:
+        return self.error_estimate_K
+
+    def summary(self) -> dict:
+        """The content of summary.json."""
+        from . import __version__
+
+        q = self.mesh.quality()
+        peak = self.peak
+        return {
+            "peak": {"temperature_K": peak.temperature_K, "x_m": peak.x_m, "y_m": peak.y_m,
+                     "layer": peak.layer},
+            "mesh": {"strategy": self.strategy, "nodes": self.mesh.n_nodes,
+                     "triangles": self.mesh.n_triangles, "dofs": int(self.history[-1]["dofs"]),
+                     "min_angle_deg": q["min_angle_deg"], "max_aspect_ratio": q["max_aspect_ratio"],
+                     "refinement_iterations": len(self.history) - 1,
+                     "history": [{"dofs": int(h["dofs"]), "estimate_K": _json_float(h["estimate_K"])}
+                                 for h in self.history]},
+            "tolerance_K": self.tolerance_K,
+            "error_estimate_K": _json_float(self.error_estimate_K),
+            "energy_balance_rel": self.energy_balance_rel,
+            "power_W": float(np.sum(self.power_w)),
+            "ambient_K": self.ambient_K,
+            "stack": self.stack.to_dict(),
+            "solver": {k: v for k, v in self.solver.items() if k in ("method", "iterations")},
+            "timings_s": {k: round(float(v), 4) for k, v in self.timings_s.items()},
+            "version": __version__,
+        }
+
+    def blocks_csv(self) -> str:
+        """The content of blocks.csv."""
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(["block", "layer", "max_K", "mean_K", "min_K"])
+        b = self.blocks
+        for i, name in enumerate(b.names):
+            w.writerow([name, b.layer, f"{b.max_K[i]:.4f}", f"{b.mean_K[i]:.4f}", f"{b.min_K[i]:.4f}"])
+        return out.getvalue()
+
+    def plot(self, path=None, kind: str = "heatmap"):
+        """Draw the power layer's temperature (``kind="heatmap"``) or the mesh (``"mesh"``).
+
+        Returns the matplotlib Figure; saves it to ``path`` when given.
+        """
+        from . import plot
+
+        fp = self.floorplan
+        rects = np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m]
+        if kind == "heatmap":
+            tri = self.mesh.triangles[self.mesh.tri_in_layer[self.power_layer]]
+            peak = self.peak
+            return plot.plot_heatmap(path, self.mesh.points, tri, self.temperature_K[self.power_layer],
+                                     rects, fp.names, peak=(peak.temperature_K, peak.x_m, peak.y_m),
+                                     title=f"{self.stack.layers[self.power_layer].name}: "
+                                           f"{self.strategy} mesh, ±{self.error_estimate_K:.2g} K")
+        if kind == "mesh":
+            return plot.plot_mesh(path, self.mesh.points, self.mesh.triangles, rects, fp.names,
+                                  footprints=[tuple(r) for r in self.mesh.layer_rects],
+                                  title=f"{self.strategy} mesh: {self.mesh.n_triangles} triangles, "
+                                        f"{self.history[-1]['dofs']} DOFs")
+        raise ValueError(f"unknown plot kind {kind!r}")
+
+    def write(self, directory, plots: bool = True) -> Path:
+        """Write blocks.csv, summary.json, field.vtu, heatmap.png and mesh.png into ``directory``.
+
+        The files are written into a temporary directory beside it and moved into place only
+        when all of them are complete, so an interrupted write leaves nothing behind.
+        """
+        from .io.vtu import write_vtu
+
+        directory = Path(directory)
+        parent = directory.absolute().parent
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=parent))
+        try:
+            (tmp / "blocks.csv").write_text(self.blocks_csv())
+            (tmp / "summary.json").write_text(json.dumps(self.summary(), indent=2) + "\n")
+            names = [layer.name for layer in self.stack.layers]
+            write_vtu(tmp / "field.vtu", self.mesh.points, self.mesh.triangles,
+                      {f"T_{name}_K": self.temperature_K[l] for l, name in enumerate(names)},
+                      {"block": self.mesh.block_of_tri})
+            if plots:
+                self.plot(tmp / "heatmap.png", "heatmap")
+                self.plot(tmp / "mesh.png", "mesh")
+            _move_into(tmp, directory)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return directory
+
+
+def _move_into(tmp: Path, directory: Path) -> None:
+    """Move the finished files of ``tmp`` into ``directory`` (renamed whole when it is new)."""
+    if not directory.exists():
+        os.rename(tmp, directory)
+        return
+    for f in sorted(tmp.iterdir()):
+        os.replace(f, directory / f.name)
+
+
+def _json_float(x: float):
+    return None if not np.isfinite(x) else float(x)

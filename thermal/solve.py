@@ -1,0 +1,271 @@
+"""Linear solves and the steady solve driver (:func:`solve`, the ``thermal.solve`` of the API).
+
+Small systems are factorised directly (SuperLU); large ones use conjugate gradients
+preconditioned by pyamg's smoothed-aggregation multigrid. Every solve is checked: the relative
+residual must be below :data:`RESIDUAL_LIMIT` and the heat balance must close, or a
+:class:`~thermal.errors.SolverError` is raised instead of returning a wrong field.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .assemble import System, assemble
+from .errors import InputError, SolverError
+from .mesh import Mesh, initial_mesh
+from .refine import refined_uniform, tri_edges
+
+DIRECT_MAX_DOFS = 60_000
+"""Systems up to this size are factorised directly; larger ones use AMG-preconditioned CG."""
+
+DIRECT_FALLBACK_MAX_DOFS = 1_500_000
+"""When CG fails, systems up to this size are factorised instead (a few GB at most)."""
+
+RESIDUAL_LIMIT = 1e-9
+"""Largest accepted ``‖b − A x‖ / ‖b‖``."""
+
+ENERGY_LIMIT = 1e-9
+"""Largest accepted |power in − heat out| / power in."""
+
+MAX_DOFS = 8_000_000
+"""The uniform strategy stops refining before a level would pass this many unknowns."""
+
+STRATEGIES = ("ml", "estimator", "uniform", "ml+estimator")
+AVAILABLE = ("uniform",)
+
+
+def solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray, x0: np.ndarray | None = None,
+                 method: str = "auto", rtol: float = 1e-12) -> tuple[np.ndarray, dict]:
+    """Solve the SPD system ``matrix @ x = rhs``.
+
+    Parameters
+    ----------
+    matrix : (n, n) sparse SPD
+    rhs : (n,)
+    x0 : (n,), optional
+        Initial guess for the iterative solver.
+    method : {"auto", "direct", "amg"}
+        "auto" factorises systems up to :data:`DIRECT_MAX_DOFS` unknowns.
+    rtol : float
+        Relative residual the iterative solver aims for.
+
+    Returns
+    -------
+    x : (n,) float64
+    info : dict
+        ``method``, ``iterations``, ``residual_rel`` and the residual history for AMG.
+    """
+    n = len(rhs)
+    if method == "auto":
+        method = "direct" if n <= DIRECT_MAX_DOFS else "amg"
+    info: dict = {"method": method, "iterations": 0}
+    if method == "direct":
+        x = spla.spsolve(matrix.tocsc(), rhs, permc_spec="COLAMD")
+    elif method == "amg":
+        import pyamg
+
+        ml = pyamg.smoothed_aggregation_solver(matrix, symmetry="hermitian", max_coarse=2000)
+        history: list[float] = []
+        x = ml.solve(rhs, x0=x0, tol=rtol, accel="cg", maxiter=300, residuals=history)
+        info.update(iterations=len(history) - 1, residuals=history)
+    else:
+        raise ValueError(f"unknown linear solver {method!r}")
+    norm_b = np.linalg.norm(rhs)
+    res = np.linalg.norm(rhs - matrix @ x) / (norm_b if norm_b > 0 else 1.0)
+    info["residual_rel"] = float(res)
+    if not np.all(np.isfinite(x)) or res > RESIDUAL_LIMIT:
+        if method == "amg" and n <= DIRECT_FALLBACK_MAX_DOFS:
+            return solve_linear(matrix, rhs, method="direct")
+        raise SolverError(f"linear solve ({method}) failed: relative residual {res:.2e} "
+                          f"> {RESIDUAL_LIMIT:.0e} on {n} unknowns")
+    return x, info
+
+
+def prolonged(coarse: Mesh, values: np.ndarray) -> np.ndarray:
+    """Nodal values on ``refined_uniform(coarse)``: old nodes keep theirs, midpoints average.
+
+    ``values`` is (..., N) and may hold NaN (nodes outside a footprint).
+    """
+    edges, _ = tri_edges(coarse)
+    return np.concatenate([values, 0.5 * (values[..., edges[:, 0]] + values[..., edges[:, 1]])],
+                          axis=-1)
+
+
+def layer_fields(system: System, theta: np.ndarray) -> np.ndarray:
+    """(L, N) nodal ``θ`` per layer, NaN outside each layer's footprint."""
+    out = np.full(system.node2dof.shape, np.nan)
+    used = system.node2dof >= 0
+    out[used] = theta[system.node2dof[used]]
+    return out
+
+
+def block_stats(mesh: Mesh, field: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Max, mean and min of a P1 field over each block.
+
+    The max and min are the P1 field's own (attained at nodes); the mean is the exact integral
+    of the P1 field over the block divided by the block's area.
+
+    Parameters
+    ----------
+    mesh : Mesh
+    field : (N,) nodal values (finite on every node of a triangle covered by a block)
+
+    Returns
+    -------
+    max, mean, min : (B,) arrays, NaN for a block with no triangle.
+    """
+    cover = mesh.tri_cover().tocoo()
+    tri, blk = cover.row, cover.col
+    n_blocks = cover.shape[1]
+    vals = field[mesh.triangles]
+    hi = np.full(n_blocks, -np.inf)
+    lo = np.full(n_blocks, np.inf)
+    np.maximum.at(hi, blk, vals.max(axis=1)[tri])
+    np.minimum.at(lo, blk, vals.min(axis=1)[tri])
+    area = mesh.areas[tri]
+    total = np.bincount(blk, area, minlength=n_blocks)
+    integral = np.bincount(blk, area * vals.mean(axis=1)[tri], minlength=n_blocks)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = integral / total
+    hi[~np.isfinite(hi)] = np.nan
+    lo[~np.isfinite(lo)] = np.nan
+    return hi, mean, lo
+
+
+def steady_field(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity=None,
+                 die_bounds=None, x0: np.ndarray | None = None, method: str = "auto"):
+    """Assemble and solve one mesh; check the heat balance.
+
+    Returns
+    -------
+    theta : (L, N) temperature rise per layer (NaN outside footprints)
+    info : dict
+        ``dofs``, ``energy_balance_rel``, linear solver info, ``assemble_s``, ``solve_s``.
+    """
+    t0 = time.perf_counter()
+    system = assemble(mesh, stack, power_w, block_conductivity, die_bounds)
+    t1 = time.perf_counter()
+    guess = None
+    if x0 is not None:
+        used = system.node2dof >= 0
+        guess = np.zeros(system.n_dofs)
+        guess[system.node2dof[used]] = np.nan_to_num(x0[used])
+    theta, info = solve_linear(system.matrix, system.rhs, guess, method)
+    t2 = time.perf_counter()
+    power_in = float(system.rhs.sum())
+    heat_out = float(system.convection @ theta)
+    balance = abs(power_in - heat_out) / power_in if power_in > 0 else abs(heat_out)
+    if balance > ENERGY_LIMIT:
+        raise SolverError(f"energy balance violated: power in {power_in:.6g} W, heat out "
+                          f"{heat_out:.6g} W (relative {balance:.1e})")
+    info.pop("residuals", None)
+    info.update(dofs=system.n_dofs, energy_balance_rel=balance, power_w=power_in,
+                assemble_s=t1 - t0, solve_s=t2 - t1)
+    return layer_fields(system, theta), info
+
+
+def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float = 0.1,
+          row: int | None = None, max_dofs: int = MAX_DOFS,
+          progress: Callable[[dict], None] | None = None):
+    """Steady temperatures of a floorplan on a layered stack, to a requested accuracy.
+
+    Parameters
+    ----------
+    floorplan : Floorplan
+    power : Mapping[str, float] or PowerTrace or (B,) array
+        Block powers in W. A PowerTrace is averaged over its rows (or ``row`` is taken).
+    stack : Stack, optional
+        Default: HotSpot's default package (:meth:`Stack.default`).
+    mesh : {"auto", "uniform", "estimator", "ml", "ml+estimator"}
+        Meshing strategy; "auto" is the best one available.
+    tolerance : float
+        Target error of every block's max and mean temperature, in K.
+    row : int, optional
+        0-based row of a power trace to use instead of the mean.
+    max_dofs : int
+        Refinement stops before exceeding this many unknowns; the solution then reports an
+        error estimate above the tolerance.
+    progress : callable, optional
+        Called with a dict (``level``, ``dofs``, ``estimate_K``, ``elapsed_s``) after each solve.
+
+    Returns
+    -------
+    Solution
+    """
+    from .power import PowerTrace, power_vector
+    from .solution import Solution
+    from .stack import Stack
+
+    t_start = time.perf_counter()
+    if mesh == "auto":
+        mesh = AVAILABLE[0]
+    if mesh not in STRATEGIES:
+        raise InputError(f"unknown mesh strategy {mesh!r}; choose from {', '.join(STRATEGIES)}",
+                         field="mesh")
+    if mesh not in AVAILABLE:
+        raise InputError(f"mesh strategy {mesh!r} is not available yet; use --mesh uniform",
+                         field="mesh")
+    if not (np.isfinite(tolerance) and tolerance > 0):
+        raise InputError(f"tolerance must be a positive number of kelvin, got {tolerance}",
+                         field="tolerance")
+    stack = Stack.default() if stack is None else stack
+    if isinstance(power, PowerTrace):
+        power = power.mean() if row is None else power.row(row)
+    power_w = power_vector(floorplan, power) if isinstance(power, Mapping) else np.asarray(power, float)
+    die = floorplan.bounds
+    layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
+    block_rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m, floorplan.height_m]
+    conductivity = floorplan.conductivity if np.isfinite(floorplan.conductivity).any() else None
+    t_load = time.perf_counter()
+
+    m = initial_mesh(block_rects, layer_rects, size_fn=_die_size_fn(die))
+    t_mesh = time.perf_counter() - t_load
+    power_layer = stack.power_layers[0]
+    history, previous, theta, info = [], None, None, {}
+    timings = {"assemble": 0.0, "solve": 0.0}
+    while True:
+        x0 = None if theta is None else prolonged(coarse, theta)
+        theta, info = steady_field(m, stack, power_w, conductivity, die, x0)
+        timings["assemble"] += info["assemble_s"]
+        timings["solve"] += info["solve_s"]
+        stats = block_stats(m, theta[power_layer])
+        peak_now = np.nanmax(theta)
+        estimate = np.inf
+        if previous is not None:
+            change = np.r_[np.abs(stats[0] - previous[0]), np.abs(stats[1] - previous[1]),
+                           abs(peak_now - previous[2])]
+            estimate = float(np.nanmax(change)) / 3.0
+        history.append({"dofs": info["dofs"], "estimate_K": estimate})
+        if progress is not None:
+            progress({"level": len(history) - 1, "dofs": info["dofs"], "estimate_K": estimate,
+                      "elapsed_s": time.perf_counter() - t_start})
+        if estimate <= tolerance or 4 * info["dofs"] > max_dofs:
+            break
+        previous = (stats[0], stats[1], peak_now)
+        t = time.perf_counter()
+        coarse, m = m, refined_uniform(m)
+        t_mesh += time.perf_counter() - t
+    timings.update(load=t_load - t_start, predict=0.0, mesh=t_mesh,
+                   total=time.perf_counter() - t_start)
+    return Solution(floorplan=floorplan, stack=stack, mesh=m, power_w=power_w,
+                    theta=theta, strategy=mesh, tolerance_K=tolerance, error_estimate_K=estimate,
+                    energy_balance_rel=info["energy_balance_rel"], history=history,
+                    timings_s=timings, solver=info)
+
+
+def _die_size_fn(die, fraction: float = 1 / 24):
+    """Size bound for the initial mesh: circumradius ≤ ``fraction`` of the die's shorter side on
+    the die, unbounded outside it (Ruppert's grading coarsens towards spreader and sink)."""
+    x0, y0, x1, y1 = die
+    h = fraction * min(x1 - x0, y1 - y0)
+
+    def size(xy):
+        inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+        return np.where(inside, h, np.inf)
+
+    return size
