@@ -330,17 +330,13 @@ def triangulate(rects, snap_m: float, min_angle_deg: float = MIN_ANGLE_DEG,
         tri = Delaunay(points).simplices
         centre, rho = _circumcentres(points[tri])
         bad = rho > rho_max
-        scale = _shortest_edge(points[tri])
+        radius = np.linalg.norm(centre - points[tri[:, 0]], axis=1)
         if size_fn is not None:
-            radius = np.linalg.norm(centre - points[tri[:, 0]], axis=1)
-            big = radius > size_fn(np.clip(centre, lo, hi))
-            bad |= big
-            scale = np.where(big, np.maximum(scale, radius), scale)
+            bad |= radius > size_fn(np.clip(centre, lo, hi))
         if not bad.any():
             break
         cands = np.clip(centre[bad], lo, hi)
-        scale = scale[bad]
-        cands = cands[_thinned(cands, scale)]
+        cands = cands[_thinned(cands, radius[bad])]
         ci, si = _encroaching(cands, points, subs)
         split = np.zeros(len(subs), bool)
         split[si] = True
