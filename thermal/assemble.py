@@ -10,7 +10,8 @@ The matrix is the sum of
   the system is an M-matrix,
 
 and the load is each block's power spread uniformly over its rectangle on the power layer.
-Everything is built from per-triangle arrays in one COO → CSR conversion.
+The stiffness is gathered per edge (cotangent weights summed with ``np.bincount``), so every
+entry is built from per-triangle arrays and the matrix comes from one COO → CSR conversion.
 """
 
 from __future__ import annotations
@@ -63,13 +64,20 @@ def gradients(points: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np
     return grad, area
 
 
-def stiffness_entries(points, triangles, coeff) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """COO entries (rows, cols, values) of ``∫ coeff ∇φ_i·∇φ_j`` for piecewise-constant ``coeff``."""
-    grad, area = gradients(points, triangles)
-    local = np.einsum("mid,mjd->mij", grad, grad) * (coeff * area)[:, None, None]
-    rows = np.repeat(triangles, 3, axis=1)
-    cols = np.tile(triangles, (1, 3))
-    return rows.ravel(), cols.ravel(), local.ravel()
+def edge_weights(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """(M, 3) ``∫_T ∇φ_i·∇φ_j`` for the edge ``j`` of each triangle (local nodes j, j+1).
+
+    This is ``−cot(θ)/2`` with θ the angle opposite the edge. The P1 stiffness of a piecewise
+    constant coefficient ``c`` is then ``K_ij = Σ_T c_T w_T,ij`` off the diagonal and
+    ``K_ii = −Σ_j K_ij`` on it (the basis functions sum to one).
+    """
+    x, y = points[:, 0][triangles], points[:, 1][triangles]  # (M, 3) each
+    out = np.empty(triangles.shape)
+    for j in range(3):  # edge j: nodes j, j+1; opposite vertex j+2
+        i, k, o = j, (j + 1) % 3, (j + 2) % 3
+        ux, uy, vx, vy = x[:, i] - x[:, o], y[:, i] - y[:, o], x[:, k] - x[:, o], y[:, k] - y[:, o]
+        out[:, j] = (ux * vx + uy * vy) / np.abs(ux * vy - uy * vx)
+    return -0.5 * out
 
 
 def lumped_mass(mesh: Mesh, tri_mask: np.ndarray) -> np.ndarray:
@@ -85,6 +93,18 @@ def block_power_density(mesh: Mesh, power_w: np.ndarray) -> np.ndarray:
     block_area = cover.T @ mesh.areas
     density = np.divide(power_w, block_area, out=np.zeros(len(power_w)), where=block_area > 0)
     return cover @ density
+
+
+def dof_numbering(mesh: Mesh, n_layers: int) -> np.ndarray:
+    """(L, N) unknown of each node on each layer, layer by layer; -1 outside the footprint."""
+    node2dof = np.full((n_layers, mesh.n_nodes), -1, dtype=np.int64)
+    offset = 0
+    for l in range(n_layers):
+        used = np.zeros(mesh.n_nodes, bool)
+        used[mesh.triangles[mesh.tri_in_layer[l]].ravel()] = True
+        node2dof[l, used] = offset + np.arange(used.sum())
+        offset += int(used.sum())
+    return node2dof
 
 
 def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndarray | None = None,
@@ -112,42 +132,46 @@ def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndar
     n_layers = len(layers)
     in_layer = mesh.tri_in_layer
     die_bounds = tuple(mesh.layer_rects[0]) if die_bounds is None else die_bounds
-    node2dof = np.full((n_layers, mesh.n_nodes), -1, dtype=np.int64)
-    offset = 0
-    for l in range(n_layers):
-        used = np.zeros(mesh.n_nodes, bool)
-        used[mesh.triangles[in_layer[l]].ravel()] = True
-        node2dof[l, used] = offset + np.arange(used.sum())
-        offset += int(used.sum())
+    node2dof = dof_numbering(mesh, n_layers)
+    offset = int(node2dof.max()) + 1
+    edges, tri2edge = mesh.edge_index
+    weights = edge_weights(mesh.points, mesh.triangles)
+    diagonal = np.zeros(offset)
     rows, cols, vals = [], [], []
     power_layer = stack.power_layers[0]
     for l, layer in enumerate(layers):
         mask = in_layer[l]
-        k = np.full(int(mask.sum()), layer.conductivity)
+        coeff = np.where(mask, layer.conductivity * layer.thickness_m, 0.0)
         if l in stack.power_layers and block_conductivity is not None:
-            blk = mesh.block_of_tri[mask]
+            blk = mesh.block_of_tri
             own = np.where(blk >= 0, block_conductivity[np.maximum(blk, 0)], np.nan)
-            k = np.where(np.isnan(own), k, own)
-        r, c, v = stiffness_entries(mesh.points, mesh.triangles[mask], k * layer.thickness_m)
-        rows.append(node2dof[l][r])
-        cols.append(node2dof[l][c])
-        vals.append(v)
+            coeff = np.where(mask & ~np.isnan(own), own * layer.thickness_m, coeff)
+        edge_k = np.bincount(tri2edge.ravel(), (weights * coeff[:, None]).ravel(),
+                             minlength=len(edges))
+        on = np.bincount(tri2edge[mask].ravel(), minlength=len(edges)) > 0
+        a, b, w = node2dof[l, edges[on, 0]], node2dof[l, edges[on, 1]], edge_k[on]
+        rows += [a, b]
+        cols += [b, a]
+        vals += [w, w]
+        diagonal -= np.bincount(np.r_[a, b], np.r_[w, w], minlength=offset)
     for l in range(n_layers - 1):
         m = lumped_mass(mesh, in_layer[l] & in_layer[l + 1]) * stack.g_between(l, l + 1)
         nodes = np.nonzero(m)[0]
         a, b, w = node2dof[l, nodes], node2dof[l + 1, nodes], m[nodes]
-        rows += [a, b, a, b]
-        cols += [a, b, b, a]
-        vals += [w, w, -w, -w]
+        diagonal[a] += w
+        diagonal[b] += w
+        rows += [a, b]
+        cols += [b, a]
+        vals += [-w, -w]
     bottom = n_layers - 1
     m = lumped_mass(mesh, in_layer[bottom]) * stack.g_ambient(die_bounds)
     nodes = np.nonzero(m)[0]
     convection = np.zeros(offset)
     convection[node2dof[bottom, nodes]] = m[nodes]
-    rows.append(node2dof[bottom, nodes])
-    cols.append(node2dof[bottom, nodes])
-    vals.append(m[nodes])
-    matrix = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+    diagonal += convection
+    everything = np.arange(offset)
+    matrix = sp.coo_matrix((np.concatenate(vals + [diagonal]),
+                            (np.concatenate(rows + [everything]), np.concatenate(cols + [everything]))),
                            shape=(offset, offset)).tocsr()
     density = block_power_density(mesh, np.asarray(power_w, float))
     mask = in_layer[power_layer] & (density != 0)

@@ -102,8 +102,20 @@ class Mesh:
     @cached_property
     def edges(self) -> np.ndarray:
         """(E, 2) unique edges, each sorted (low node first)."""
-        return np.unique(np.sort(self.triangles[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1),
-                         axis=0)
+        return self.edge_index[0]
+
+    @cached_property
+    def edge_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unique edges (E, 2), low node first, and each triangle's edges (M, 3).
+
+        Edge ``j`` of triangle ``t`` joins its local nodes ``j`` and ``(j + 1) % 3``.
+        """
+        t = self.triangles
+        a, b = t.ravel(), t[:, [1, 2, 0]].ravel()
+        key = np.minimum(a, b) * np.int64(self.n_nodes) + np.maximum(a, b)
+        unique, tri2edge = np.unique(key, return_inverse=True)
+        edges = np.c_[unique // self.n_nodes, unique % self.n_nodes]
+        return edges, tri2edge.reshape(-1, 3)
 
     def tri_cover(self) -> sp.csr_matrix:
         """(M, B) 0/1 matrix: the blocks covering each triangle."""

@@ -11,24 +11,30 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import scipy.sparse as sp
 
 from .mesh import Mesh
 
 
 def tri_edges(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
-    """Unique edges and, for each triangle, the index of its three edges.
+    """Unique edges (E, 2), low node first, and each triangle's three edges (M, 3).
 
-    Returns
-    -------
-    edges : (E, 2) int64
-        Node pairs, low index first.
-    tri2edge : (M, 3) int64
-        Edge ``j`` of triangle ``t`` joins its local nodes ``j`` and ``(j + 1) % 3``.
+    Edge ``j`` of triangle ``t`` joins its local nodes ``j`` and ``(j + 1) % 3``.
     """
-    t = mesh.triangles
-    pairs = np.sort(np.stack([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]], axis=1), axis=2)
-    edges, tri2edge = np.unique(pairs.reshape(-1, 2), axis=0, return_inverse=True)
-    return edges, tri2edge.reshape(-1, 3)
+    return mesh.edge_index
+
+
+def node_prolongation(mesh: Mesh) -> sp.csr_matrix:
+    """(N + E, N) linear interpolation from ``mesh`` to ``refined_uniform(mesh)``.
+
+    Old nodes keep their value; each edge midpoint gets the mean of the edge's ends. It is exact
+    for P1 fields, so it is also the multigrid prolongation between the two levels.
+    """
+    edges, _ = tri_edges(mesh)
+    n, e = mesh.n_nodes, len(edges)
+    indptr = np.r_[np.arange(n + 1), n + 2 * np.arange(1, e + 1)]
+    return sp.csr_matrix((np.r_[np.ones(n), np.full(2 * e, 0.5)], np.r_[np.arange(n), edges.ravel()],
+                          indptr), shape=(n + e, n))
 
 
 def refined_uniform(mesh: Mesh) -> Mesh:

@@ -211,6 +211,9 @@ class Solution:
 def _move_into(tmp: Path, directory: Path) -> None:
     """Move the finished files of ``tmp`` into ``directory`` (renamed whole when it is new)."""
     if not directory.exists():
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a results folder is not
         os.rename(tmp, directory)
         return
     for f in sorted(tmp.iterdir()):

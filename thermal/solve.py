@@ -1,7 +1,9 @@
 """Linear solves and the steady solve driver (:func:`solve`, the ``thermal.solve`` of the API).
 
 Small systems are factorised directly (SuperLU); large ones use conjugate gradients
-preconditioned by pyamg's smoothed-aggregation multigrid. Every solve is checked: the relative
+preconditioned by multigrid: geometric, over the nested meshes of the refinement loop, when they
+are known (14 iterations to 1e-11 on 1.7M unknowns of ev6's 3-layer stack), else pyamg's
+smoothed aggregation. Every solve is checked: the relative
 residual must be below :data:`RESIDUAL_LIMIT` and the heat balance must close, or a
 :class:`~thermal.errors.SolverError` is raised instead of returning a wrong field.
 """
@@ -15,16 +17,19 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .assemble import System, assemble
+from .assemble import System, assemble, dof_numbering
 from .errors import InputError, SolverError
 from .mesh import Mesh, initial_mesh
-from .refine import refined_uniform, tri_edges
+from .refine import node_prolongation, refined_uniform
 
-DIRECT_MAX_DOFS = 60_000
-"""Systems up to this size are factorised directly; larger ones use AMG-preconditioned CG."""
+DIRECT_MAX_DOFS = 30_000
+"""Systems up to this size are factorised directly; larger ones use multigrid-preconditioned CG."""
 
 DIRECT_FALLBACK_MAX_DOFS = 1_500_000
 """When CG fails, systems up to this size are factorised instead (a few GB at most)."""
+
+COARSEST_DOFS = 5_000
+"""Multigrid stops coarsening at the first level this small and factorises it."""
 
 RESIDUAL_LIMIT = 1e-9
 """Largest accepted ``‖b − A x‖ / ‖b‖``."""
@@ -40,7 +45,9 @@ AVAILABLE = ("uniform",)
 
 
 def solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray, x0: np.ndarray | None = None,
-                 method: str = "auto", rtol: float = 1e-12) -> tuple[np.ndarray, dict]:
+                 method: str = "auto", rtol: float = 1e-11,
+                 coarse: list[tuple[sp.csr_matrix, sp.csr_matrix]] | None = None
+                 ) -> tuple[np.ndarray, dict]:
     """Solve the SPD system ``matrix @ x = rhs``.
 
     Parameters
@@ -48,37 +55,44 @@ def solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray, x0: np.ndarray | None =
     matrix : (n, n) sparse SPD
     rhs : (n,)
     x0 : (n,), optional
-        Initial guess for the iterative solver.
-    method : {"auto", "direct", "amg"}
-        "auto" factorises systems up to :data:`DIRECT_MAX_DOFS` unknowns.
+        Initial guess for the iterative solvers.
+    method : {"auto", "direct", "gmg", "amg"}
+        "direct" factorises (SuperLU). "gmg" is conjugate gradients preconditioned by a
+        geometric multigrid V-cycle over the nested meshes in ``coarse``; "amg" uses pyamg's
+        smoothed aggregation instead. "auto" factorises systems up to
+        :data:`DIRECT_MAX_DOFS` unknowns and otherwise takes "gmg" when ``coarse`` is given,
+        "amg" when not.
     rtol : float
-        Relative residual the iterative solver aims for.
+        Relative residual the iterative solvers aim for.
+    coarse : list of (prolongation, matrix), optional
+        The coarser levels, finest first: ``prolongation`` maps that level's unknowns onto the
+        next finer level's, and ``matrix`` is that level's own system.
 
     Returns
     -------
     x : (n,) float64
     info : dict
-        ``method``, ``iterations``, ``residual_rel`` and the residual history for AMG.
+        ``method``, ``iterations`` and ``residual_rel``.
     """
     n = len(rhs)
     if method == "auto":
-        method = "direct" if n <= DIRECT_MAX_DOFS else "amg"
+        method = "direct" if n <= DIRECT_MAX_DOFS else ("gmg" if coarse else "amg")
     info: dict = {"method": method, "iterations": 0}
     if method == "direct":
         x = spla.spsolve(matrix.tocsc(), rhs, permc_spec="COLAMD")
-    elif method == "amg":
-        import pyamg
-
-        ml = pyamg.smoothed_aggregation_solver(matrix, symmetry="hermitian", max_coarse=2000)
+    elif method in ("gmg", "amg"):
+        hierarchy = _geometric(matrix, coarse) if method == "gmg" else _aggregation(matrix)
         history: list[float] = []
-        x = ml.solve(rhs, x0=x0, tol=rtol, accel="cg", maxiter=300, residuals=history)
-        info.update(iterations=len(history) - 1, residuals=history)
+        x = hierarchy.solve(rhs, x0=x0, tol=rtol, accel="cg", maxiter=200, residuals=history)
+        info["iterations"] = len(history) - 1
     else:
         raise ValueError(f"unknown linear solver {method!r}")
     norm_b = np.linalg.norm(rhs)
     res = np.linalg.norm(rhs - matrix @ x) / (norm_b if norm_b > 0 else 1.0)
     info["residual_rel"] = float(res)
     if not np.all(np.isfinite(x)) or res > RESIDUAL_LIMIT:
+        if method == "gmg":
+            return solve_linear(matrix, rhs, x0, "amg", rtol)
         if method == "amg" and n <= DIRECT_FALLBACK_MAX_DOFS:
             return solve_linear(matrix, rhs, method="direct")
         raise SolverError(f"linear solve ({method}) failed: relative residual {res:.2e} "
@@ -86,14 +100,62 @@ def solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray, x0: np.ndarray | None =
     return x, info
 
 
+_SMOOTHER = ("gauss_seidel", {"sweep": "symmetric"})
+
+
+def _geometric(matrix, coarse):
+    """pyamg multilevel solver whose levels are the nested meshes (rediscretised operators)."""
+    from pyamg.multilevel import MultilevelSolver
+    from pyamg.relaxation.smoothing import change_smoothers
+
+    levels = []
+    for prolongation, coarser in coarse:
+        level = MultilevelSolver.Level()
+        level.A, level.P, level.R = matrix, prolongation, prolongation.T.tocsr()
+        levels.append(level)
+        matrix = coarser
+        if matrix.shape[0] <= COARSEST_DOFS:
+            break
+    last = MultilevelSolver.Level()
+    last.A = matrix
+    levels.append(last)
+    hierarchy = MultilevelSolver(levels, coarse_solver="splu")
+    change_smoothers(hierarchy, presmoother=_SMOOTHER, postsmoother=_SMOOTHER)
+    return hierarchy
+
+
+def _aggregation(matrix):
+    """pyamg smoothed aggregation. A strength threshold of 0.1 keeps the thin, weakly conducting
+    layers (TIM) from being lumped with their neighbours: with pyamg's default (0) CG needed
+    200+ iterations on a 3-layer ev6 system, with 0.1 it needs about 40."""
+    import pyamg
+
+    return pyamg.smoothed_aggregation_solver(matrix, symmetry="hermitian", max_coarse=2000,
+                                             strength=("symmetric", {"theta": 0.1}))
+
+
+def dof_prolongation(node_prolongation: sp.csr_matrix, fine_node2dof: np.ndarray,
+                     coarse_node2dof: np.ndarray) -> sp.csr_matrix:
+    """Lift a node-to-node prolongation (N_f, N_c) to the layered unknowns of two systems."""
+    coo = node_prolongation.tocoo()
+    rows, cols, vals = [], [], []
+    for fine, coarse in zip(fine_node2dof, coarse_node2dof):
+        r, c = fine[coo.row], coarse[coo.col]
+        ok = (r >= 0) & (c >= 0)
+        rows.append(r[ok])
+        cols.append(c[ok])
+        vals.append(coo.data[ok])
+    shape = (int(fine_node2dof.max()) + 1, int(coarse_node2dof.max()) + 1)
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=shape)
+
+
 def prolonged(coarse: Mesh, values: np.ndarray) -> np.ndarray:
     """Nodal values on ``refined_uniform(coarse)``: old nodes keep theirs, midpoints average.
 
     ``values`` is (..., N) and may hold NaN (nodes outside a footprint).
     """
-    edges, _ = tri_edges(coarse)
-    return np.concatenate([values, 0.5 * (values[..., edges[:, 0]] + values[..., edges[:, 1]])],
-                          axis=-1)
+    return (node_prolongation(coarse) @ np.asarray(values).T).T
 
 
 def layer_fields(system: System, theta: np.ndarray) -> np.ndarray:
@@ -138,14 +200,23 @@ def block_stats(mesh: Mesh, field: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 
 
 def steady_field(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity=None,
-                 die_bounds=None, x0: np.ndarray | None = None, method: str = "auto"):
+                 die_bounds=None, x0: np.ndarray | None = None, method: str = "auto",
+                 coarse: list | None = None):
     """Assemble and solve one mesh; check the heat balance.
+
+    Parameters
+    ----------
+    x0 : (L, N), optional
+        Initial guess per layer (NaN outside footprints is ignored).
+    method, coarse
+        See :func:`solve_linear`.
 
     Returns
     -------
     theta : (L, N) temperature rise per layer (NaN outside footprints)
     info : dict
         ``dofs``, ``energy_balance_rel``, linear solver info, ``assemble_s``, ``solve_s``.
+    system : System
     """
     t0 = time.perf_counter()
     system = assemble(mesh, stack, power_w, block_conductivity, die_bounds)
@@ -155,7 +226,7 @@ def steady_field(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity=None
         used = system.node2dof >= 0
         guess = np.zeros(system.n_dofs)
         guess[system.node2dof[used]] = np.nan_to_num(x0[used])
-    theta, info = solve_linear(system.matrix, system.rhs, guess, method)
+    theta, info = solve_linear(system.matrix, system.rhs, guess, method, coarse=coarse)
     t2 = time.perf_counter()
     power_in = float(system.rhs.sum())
     heat_out = float(system.convection @ theta)
@@ -163,10 +234,9 @@ def steady_field(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity=None
     if balance > ENERGY_LIMIT:
         raise SolverError(f"energy balance violated: power in {power_in:.6g} W, heat out "
                           f"{heat_out:.6g} W (relative {balance:.1e})")
-    info.pop("residuals", None)
     info.update(dofs=system.n_dofs, energy_balance_rel=balance, power_w=power_in,
                 assemble_s=t1 - t0, solve_s=t2 - t1)
-    return layer_fields(system, theta), info
+    return layer_fields(system, theta), info, system
 
 
 def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float = 0.1,
@@ -228,19 +298,21 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     power_layer = stack.power_layers[0]
     history, previous, theta, info = [], None, None, {}
     timings = {"assemble": 0.0, "solve": 0.0}
+    levels: list = []  # (prolongation onto the next level, matrix), finest first
     while True:
-        x0 = None if theta is None else prolonged(coarse, theta)
-        theta, info = steady_field(m, stack, power_w, conductivity, die, x0)
+        theta, info, system = steady_field(m, stack, power_w, conductivity, die, x0=theta,
+                                           coarse=levels)
         timings["assemble"] += info["assemble_s"]
         timings["solve"] += info["solve_s"]
         stats = block_stats(m, theta[power_layer])
         peak_now = np.nanmax(theta)
-        estimate = np.inf
+        estimate = change = np.inf
         if previous is not None:
-            change = np.r_[np.abs(stats[0] - previous[0]), np.abs(stats[1] - previous[1]),
-                           abs(peak_now - previous[2])]
-            estimate = float(np.nanmax(change)) / 3.0
-        history.append({"dofs": info["dofs"], "estimate_K": estimate})
+            change = float(np.nanmax(np.r_[np.abs(stats[0] - previous[0]),
+                                           np.abs(stats[1] - previous[1]),
+                                           abs(peak_now - previous[2])]))
+            estimate = level_estimate(change, history[-1]["change_K"])
+        history.append({"dofs": info["dofs"], "estimate_K": estimate, "change_K": change})
         if progress is not None:
             progress({"level": len(history) - 1, "dofs": info["dofs"], "estimate_K": estimate,
                       "elapsed_s": time.perf_counter() - t_start})
@@ -248,7 +320,11 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
             break
         previous = (stats[0], stats[1], peak_now)
         t = time.perf_counter()
-        coarse, m = m, refined_uniform(m)
+        nodes = node_prolongation(m)
+        theta = (nodes @ theta.T).T
+        m = refined_uniform(m)
+        fine_node2dof = dof_numbering(m, len(stack.layers))
+        levels.insert(0, (dof_prolongation(nodes, fine_node2dof, system.node2dof), system.matrix))
         t_mesh += time.perf_counter() - t
     timings.update(load=t_load - t_start, predict=0.0, mesh=t_mesh,
                    total=time.perf_counter() - t_start)
@@ -256,6 +332,29 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
                     theta=theta, strategy=mesh, tolerance_K=tolerance, error_estimate_K=estimate,
                     energy_balance_rel=info["energy_balance_rel"], history=history,
                     timings_s=timings, solver=info)
+
+
+def level_estimate(change: float, previous_change: float) -> float:
+    """Error bound of the finer of two uniform levels from the change between them.
+
+    For P1 elements the error of block values falls as h², by 4 per red refinement, so the
+    error left on the finer level would be ``change / 3`` once that rate holds exactly. It
+    rarely does: block maxima are nodal values whose location jumps between levels, and before
+    the asymptotic range the changes shrink more slowly. With ``r`` the observed ratio of the
+    last two changes the estimate is ``change / (r − 1)``, and ``r`` is clamped to [1.5, 3]:
+    never more optimistic than ``change / 2``, never more pessimistic than ``2 × change``.
+    (On ev6 and a 208-block floorplan, the plain ``change / 3`` fell 20–25% below the true
+    error at some levels; this form stayed above it.)
+
+    Parameters
+    ----------
+    change : float
+        Largest change of any block's max or mean (or the peak) between the last two levels, K.
+    previous_change : float
+        The same between the two levels before (``inf`` when there were none).
+    """
+    ratio = np.clip(previous_change / change, 1.5, 3.0) if change > 0 else 3.0
+    return float(change / (ratio - 1.0))
 
 
 def _die_size_fn(die, fraction: float = 1 / 24):
