@@ -30,7 +30,7 @@ FIGURE_IN = (8.0, 7.0)
 MIN_FIGURE_WIDTH_IN = 6.0
 """Narrowest figure, so that the title of a tall, thin die still fits."""
 
-MAX_EDGE_TRIANGLES = 300_000
+MAX_EDGE_TRIANGLES = 60_000
 """Above this many triangles the edges of a mesh merge into a solid fill at :data:`DPI`, so
 :func:`plot_mesh` draws the element size instead."""
 
@@ -60,8 +60,8 @@ def plot_heatmap(path: str | PathLike, points: np.ndarray, triangles: np.ndarray
 
     Parameters
     ----------
-    path : str or path-like
-        Output PNG, written directly.
+    path : str or path-like or None
+        Output PNG, written directly; None draws the figure without saving it.
     points : (N, 2) float
         Node coordinates in metres.
     triangles : (M, 3) int
@@ -111,7 +111,8 @@ def plot_heatmap(path: str | PathLike, points: np.ndarray, triangles: np.ndarray
         _mark_peak(panel, peak)
     _colorbar(fig, image, cax, "temperature (°C)")
     _suptitle(fig, title)
-    fig.savefig(path, dpi=DPI)
+    if path is not None:
+        fig.savefig(path, dpi=DPI)
     return fig
 
 
@@ -128,8 +129,8 @@ def plot_mesh(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
 
     Parameters
     ----------
-    path : str or path-like
-        Output PNG, written directly.
+    path : str or path-like or None
+        Output PNG, written directly; None draws the figure without saving it.
     points : (N, 2) float
         Node coordinates in metres.
     triangles : (M, 3) int
@@ -187,7 +188,8 @@ def plot_mesh(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
         panels[0].ax.set_title("whole domain")
         panels[1].ax.set_title("die")
     _suptitle(fig, title)
-    fig.savefig(path, dpi=DPI)
+    if path is not None:
+        fig.savefig(path, dpi=DPI)
     return fig
 
 
@@ -199,8 +201,8 @@ def plot_field_layers(path: str | PathLike, points: np.ndarray,
 
     Parameters
     ----------
-    path : str or path-like
-        Output PNG, written directly.
+    path : str or path-like or None
+        Output PNG, written directly; None draws the figure without saving it.
     points : (N, 2) float
         Node coordinates in metres, shared by all layers.
     layer_triangles : sequence of (M_l, 3) int
@@ -243,7 +245,8 @@ def plot_field_layers(path: str | PathLike, points: np.ndarray,
     _colorbar(fig, image, cax, "temperature (°C)")
     if title is not None:
         _suptitle(fig, title)
-    fig.savefig(path, dpi=DPI)
+    if path is not None:
+        fig.savefig(path, dpi=DPI)
     return fig
 
 

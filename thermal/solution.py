@@ -47,6 +47,16 @@ class BlockTable:
         return {"max_K": float(self.max_K[i]), "mean_K": float(self.mean_K[i]),
                 "min_K": float(self.min_K[i])}
 
+    def hottest(self, n: int = 5) -> list[tuple[str, float, float, float]]:
+        """The ``n`` blocks with the highest max, hottest first: (name, max_K, mean_K, min_K)."""
+        order = np.argsort(-self.max_K, kind="stable")[:n]
+        return [(self.names[i], float(self.max_K[i]), float(self.mean_K[i]), float(self.min_K[i]))
+                for i in order]
+
+    def __repr__(self) -> str:
+        top = ", ".join(f"{name} {hi:.2f} K" for name, hi, _, _ in self.hottest(3))
+        return f"BlockTable({len(self)} blocks on {self.layer!r}; hottest: {top})"
+
 
 @dataclass(frozen=True, eq=False)
 class Solution:
@@ -120,6 +130,12 @@ class Solution:
     @property
     def error_estimate(self) -> float:
         return self.error_estimate_K
+
+    def __repr__(self) -> str:
+        p = self.peak
+        return (f"Solution(peak {p.temperature_K:.2f} K at ({p.x_m * 1e3:.3f}, {p.y_m * 1e3:.3f}) mm "
+                f"on {p.layer!r}, ±{self.error_estimate_K:.2g} K, {self.strategy} mesh, "
+                f"{self.history[-1]['dofs']:,} DOFs, {len(self.blocks)} blocks)")
 
     def summary(self) -> dict:
         """The content of summary.json."""

@@ -11,6 +11,7 @@ residual must be below :data:`RESIDUAL_LIMIT` and the heat balance must close, o
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -79,7 +80,13 @@ def solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray, x0: np.ndarray | None =
         method = "direct" if n <= DIRECT_MAX_DOFS else ("gmg" if coarse else "amg")
     info: dict = {"method": method, "iterations": 0}
     if method == "direct":
-        x = spla.spsolve(matrix.tocsc(), rhs, permc_spec="COLAMD")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", spla.MatrixRankWarning)
+            try:
+                x = spla.spsolve(matrix.tocsc(), rhs, permc_spec="COLAMD")
+            except spla.MatrixRankWarning:
+                raise SolverError(f"linear solve (direct) failed: singular matrix on {n} unknowns"
+                                  ) from None
     elif method in ("gmg", "amg"):
         hierarchy = _geometric(matrix, coarse) if method == "gmg" else _aggregation(matrix)
         history: list[float] = []
