@@ -42,7 +42,7 @@ MAX_DOFS = 8_000_000
 """The uniform strategy stops refining before a level would pass this many unknowns."""
 
 STRATEGIES = ("ml", "estimator", "uniform", "ml+estimator")
-AVAILABLE = ("uniform",)
+AVAILABLE = ("uniform", "estimator")
 
 
 def solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray, x0: np.ndarray | None = None,
@@ -138,7 +138,8 @@ def _aggregation(matrix):
     import pyamg
 
     return pyamg.smoothed_aggregation_solver(matrix, symmetry="hermitian", max_coarse=2000,
-                                             strength=("symmetric", {"theta": 0.1}))
+                                             strength=("symmetric", {"theta": 0.1}),
+                                             coarse_solver="splu")
 
 
 def dof_prolongation(node_prolongation: sp.csr_matrix, fine_node2dof: np.ndarray,
@@ -247,7 +248,7 @@ def steady_field(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity=None
 
 
 def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float = 0.1,
-          row: int | None = None, max_dofs: int = MAX_DOFS,
+          row: int | None = None, critical=None, max_dofs: int = MAX_DOFS,
           progress: Callable[[dict], None] | None = None):
     """Steady temperatures of a floorplan on a layered stack, to a requested accuracy.
 
@@ -264,6 +265,9 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         Target error of every block's max and mean temperature, in K.
     row : int, optional
         0-based row of a power trace to use instead of the mean.
+    critical : Mapping[str, float or None] or iterable of str, optional
+        Temperature-sensitive blocks and their own (tighter) tolerance in K; None or a bare
+        name takes :data:`CRITICAL_FRACTION` of ``tolerance``.
     max_dofs : int
         Refinement stops before exceeding this many unknowns; the solution then reports an
         error estimate above the tolerance.
@@ -285,8 +289,8 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         raise InputError(f"unknown mesh strategy {mesh!r}; choose from {', '.join(STRATEGIES)}",
                          field="mesh")
     if mesh not in AVAILABLE:
-        raise InputError(f"mesh strategy {mesh!r} is not available yet; use --mesh uniform",
-                         field="mesh")
+        raise InputError(f"mesh strategy {mesh!r} is not available yet; use --mesh "
+                         f"{' or --mesh '.join(AVAILABLE)}", field="mesh")
     if not (np.isfinite(tolerance) and tolerance > 0):
         raise InputError(f"tolerance must be a positive number of kelvin, got {tolerance}",
                          field="tolerance")
@@ -294,6 +298,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     if isinstance(power, PowerTrace):
         power = power.mean() if row is None else power.row(row)
     power_w = power_vector(floorplan, power) if isinstance(power, Mapping) else np.asarray(power, float)
+    block_tolerance, critical_tol = _block_tolerances(floorplan, tolerance, critical)
     die = floorplan.bounds
     layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
     block_rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m, floorplan.height_m]
@@ -302,8 +307,57 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
 
     m = initial_mesh(block_rects, layer_rects, size_fn=_die_size_fn(die))
     t_mesh = time.perf_counter() - t_load
+    if mesh == "estimator":
+        from .adapt import adaptive_solve
+
+        result = adaptive_solve(m, stack, power_w, block_tolerance, tolerance, conductivity, die,
+                                max_dofs=max_dofs, progress=progress)
+        m, theta, info, history = result.mesh, result.theta, result.info, result.history
+        block_error = np.maximum(result.estimate.block_max, result.estimate.block_mean)
+        estimate = result.estimate.value
+        timings = {"assemble": result.timings["assemble"], "solve": result.timings["solve"]}
+        t_mesh += result.timings["mesh"] + result.timings["estimate"]
+    else:
+        m, theta, info, history, block_error, estimate, timings, t_refine = _uniform_solve(
+            m, stack, power_w, conductivity, die, block_tolerance, tolerance, max_dofs,
+            progress, t_start)
+        t_mesh += t_refine
+    timings.update(load=t_load - t_start, predict=0.0, mesh=t_mesh,
+                   total=time.perf_counter() - t_start)
+    critical_report = [{"name": floorplan.names[i], "tolerance_K": float(critical_tol[i]),
+                        "estimate_K": float(block_error[i])} for i in np.nonzero(critical_tol)[0]]
+    return Solution(floorplan=floorplan, stack=stack, mesh=m, power_w=power_w,
+                    theta=theta, strategy=mesh, tolerance_K=tolerance, error_estimate_K=estimate,
+                    energy_balance_rel=info["energy_balance_rel"], history=history,
+                    timings_s=timings, solver=info)
+
+
+CRITICAL_FRACTION = 0.25
+"""A critical block named without a tolerance gets this fraction of the global tolerance."""
+
+
+def _block_tolerances(floorplan, tolerance: float, critical):
+    """(B,) tolerance of each block, and (B,) the critical ones' own (0 elsewhere)."""
+    own = np.zeros(len(floorplan.names))
+    if critical:
+        items = critical.items() if isinstance(critical, Mapping) else ((c, None) for c in critical)
+        index = {name: i for i, name in enumerate(floorplan.names)}
+        for name, tol in items:
+            if name not in index:
+                raise InputError(f"critical block {name!r} is not in the floorplan", field="critical")
+            tol = CRITICAL_FRACTION * tolerance if tol is None else float(tol)
+            if not (np.isfinite(tol) and tol > 0):
+                raise InputError(f"critical block {name!r}: tolerance must be a positive number "
+                                 f"of kelvin, got {tol}", field="critical")
+            own[index[name]] = tol
+    return np.where(own > 0, np.minimum(own, tolerance), tolerance), own
+
+
+def _uniform_solve(m, stack, power_w, conductivity, die, block_tolerance, tolerance, max_dofs,
+                   progress, t_start):
+    """Red-refine until the level-to-level estimate meets every block's tolerance."""
     power_layer = stack.power_layers[0]
-    history, previous, theta, info = [], None, None, {}
+    history, previous, theta, info, t_mesh = [], None, None, {}, 0.0
     timings = {"assemble": 0.0, "solve": 0.0}
     levels: list = []  # (prolongation onto the next level, matrix), finest first
     while True:
@@ -314,17 +368,20 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         stats = block_stats(m, theta[power_layer])
         peak_now = np.nanmax(theta)
         estimate = change = np.inf
+        block_error = np.full(len(power_w), np.inf)
         if previous is not None:
-            change = float(np.nanmax(np.r_[np.abs(stats[0] - previous[0]),
-                                           np.abs(stats[1] - previous[1]),
-                                           abs(peak_now - previous[2])]))
+            block_change = np.maximum(np.abs(stats[0] - previous[0]), np.abs(stats[1] - previous[1]))
+            change = float(np.nanmax(np.r_[block_change, abs(peak_now - previous[2])]))
             estimate = level_estimate(change, history[-1]["change_K"])
+            # the same ratio scales every block's change into its own estimate
+            block_error = block_change * (estimate / change if change > 0 else 0.0)
         history.append({"dofs": info["dofs"], "estimate_K": estimate, "change_K": change})
         if progress is not None:
             progress({"level": len(history) - 1, "dofs": info["dofs"], "estimate_K": estimate,
                       "elapsed_s": time.perf_counter() - t_start})
-        if estimate <= tolerance or 4 * info["dofs"] > max_dofs:
-            break
+        converged = estimate <= tolerance and not (block_error > block_tolerance).any()
+        if converged or 4 * info["dofs"] > max_dofs:
+            return m, theta, info, history, block_error, estimate, timings, t_mesh
         previous = (stats[0], stats[1], peak_now)
         t = time.perf_counter()
         nodes = node_prolongation(m)
@@ -333,12 +390,6 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         fine_node2dof = dof_numbering(m, len(stack.layers))
         levels.insert(0, (dof_prolongation(nodes, fine_node2dof, system.node2dof), system.matrix))
         t_mesh += time.perf_counter() - t
-    timings.update(load=t_load - t_start, predict=0.0, mesh=t_mesh,
-                   total=time.perf_counter() - t_start)
-    return Solution(floorplan=floorplan, stack=stack, mesh=m, power_w=power_w,
-                    theta=theta, strategy=mesh, tolerance_K=tolerance, error_estimate_K=estimate,
-                    energy_balance_rel=info["energy_balance_rel"], history=history,
-                    timings_s=timings, solver=info)
 
 
 def level_estimate(change: float, previous_change: float) -> float:

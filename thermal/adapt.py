@@ -1,0 +1,148 @@
+"""The adaptive loop: solve → estimate → mark (Dörfler) → refine (newest-vertex bisection).
+
+Each round solves on the current mesh and on its red refinement (the second solve starts from
+the first and uses it as its multigrid coarse level), compares the two
+(:func:`thermal.estimate.two_level_estimate`), and stops when every block's max and mean — with
+a tighter tolerance on critical blocks — is estimated within tolerance. The answer is the finer
+solution of the last round. Otherwise the triangles holding the largest share of the error are
+bisected and the next round starts from the interpolated solution.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .assemble import dof_numbering
+from .estimate import ErrorEstimate, two_level_estimate
+from .mesh import Mesh
+from .refine import (bisection_prolongation, node_prolongation, refined, refined_uniform,
+                     with_longest_edge_first)
+from .solve import dof_prolongation, steady_field
+
+DORFLER = 0.5
+"""Dörfler parameter: mark the fewest triangles holding this fraction of the squared excess."""
+
+COARSEN_RATIO = 0.5
+"""A multigrid level is kept only if it has at most this fraction of the next finer one's unknowns."""
+
+
+@dataclass
+class Adapted:
+    """The result of :func:`adaptive_solve`: the finer mesh and field of the last round."""
+
+    mesh: Mesh
+    theta: np.ndarray
+    estimate: ErrorEstimate
+    coarse_mesh: Mesh
+    coarse_theta: np.ndarray
+    info: dict
+    history: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+
+
+def marked_dorfler(indicator: np.ndarray, target: np.ndarray, theta: float = DORFLER) -> np.ndarray:
+    """Fewest triangles whose squared excess ``(indicator / target)²`` (counting only where it
+    is above 1) holds the fraction ``theta`` of the total: bool mask (M,)."""
+    excess = np.where(indicator > target, (indicator / target) ** 2, 0.0)
+    total = excess.sum()
+    marked = np.zeros(len(indicator), bool)
+    if total == 0:
+        return marked
+    order = np.argsort(-excess, kind="stable")
+    count = int(np.searchsorted(np.cumsum(excess[order]), theta * total)) + 1
+    marked[order[:count]] = True
+    return marked
+
+
+def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.ndarray,
+                   tolerance: float, block_conductivity=None, die_bounds=None,
+                   max_dofs: int = 8_000_000, progress=None) -> Adapted:
+    """Refine ``mesh`` adaptively until every block's estimated error is within its tolerance.
+
+    Parameters
+    ----------
+    mesh : Mesh
+        Initial mesh.
+    stack, power_w, block_conductivity, die_bounds
+        As for :func:`thermal.assemble.assemble`.
+    block_tolerance : (B,) float
+        Target error of each block's max and mean, K (tighter on critical blocks).
+    tolerance : float
+        Target error of the peak, K.
+    max_dofs : int
+        Stop before the fine solve of a round would pass this many unknowns.
+    progress : callable, optional
+        Called with a dict after every round.
+    """
+    t_start = time.perf_counter()
+    mesh = with_longest_edge_first(mesh)  # bisect longest edges first: angles stay ≥ ~21°
+    n_layers = len(stack.layers)
+    power_layer = stack.power_layers[0]
+    guess, levels, history = None, [], []
+    timings = {"assemble": 0.0, "solve": 0.0, "estimate": 0.0, "mesh": 0.0}
+
+    def solved(m, x0, coarse):
+        theta, info, system = steady_field(m, stack, power_w, block_conductivity, die_bounds,
+                                           x0=x0, coarse=coarse)
+        timings["assemble"] += info["assemble_s"]
+        timings["solve"] += info["solve_s"]
+        return theta, info, system
+
+    while True:
+        theta, info, system = solved(mesh, guess, levels)
+        t = time.perf_counter()
+        to_fine = node_prolongation(mesh)
+        fine = refined_uniform(mesh)
+        fine_levels = [(dof_prolongation(to_fine, dof_numbering(fine, n_layers), system.node2dof),
+                        system.matrix)] + levels
+        timings["mesh"] += time.perf_counter() - t
+        theta_fine, info_fine, _ = solved(fine, (to_fine @ theta.T).T, fine_levels)
+        t = time.perf_counter()
+        est = two_level_estimate(mesh, theta, fine, theta_fine, to_fine, power_layer)
+        timings["estimate"] += time.perf_counter() - t
+        over = np.maximum(est.block_max, est.block_mean) / block_tolerance
+        history.append({"dofs": info_fine["dofs"], "coarse_dofs": info["dofs"],
+                        "estimate_K": est.value, "worst_ratio": float(np.nanmax(np.r_[over, 0.0]))})
+        if progress is not None:
+            progress({"level": len(history) - 1, "dofs": info_fine["dofs"], "estimate_K": est.value,
+                      "elapsed_s": time.perf_counter() - t_start})
+        done = not (over > 1).any() and est.peak <= tolerance
+        if done or 4 * info_fine["dofs"] * 1.3 > max_dofs:
+            return Adapted(mesh=fine, theta=theta_fine, estimate=est, coarse_mesh=mesh,
+                           coarse_theta=theta, info=info_fine,
+                           history=history, timings=timings)
+
+        t = time.perf_counter()
+        # per-triangle target: the tightest tolerance of the blocks it lies in (else the global)
+        cover = mesh.tri_cover().tocoo()
+        target = np.full(mesh.n_triangles, tolerance)
+        np.minimum.at(target, cover.row, block_tolerance[cover.col])
+        marked = marked_dorfler(est.tri_indicator, target)
+        new = refined(mesh, marked)
+        to_new = bisection_prolongation(mesh, new)
+        guess = (to_new @ np.nan_to_num(theta).T).T
+        step = dof_prolongation(to_new, dof_numbering(new, n_layers), system.node2dof)
+        levels = _kept_levels([(step, system.matrix)] + levels, int(dof_numbering(new, n_layers).max()) + 1)
+        mesh = new
+        timings["mesh"] += time.perf_counter() - t
+
+
+def _kept_levels(levels: list, n_finest: int) -> list:
+    """Coarse levels for the multigrid of a system with ``n_finest`` unknowns.
+
+    Bisecting a fraction of the triangles makes levels only a little smaller than the next, and
+    a V-cycle through many such levels costs many times the finest. Walking from the finest, a
+    level is kept only if it has at most :data:`COARSEN_RATIO` times the unknowns of the last
+    kept one; skipped levels are bridged by multiplying their prolongations. The coarsest is
+    always kept.
+    """
+    kept, pending, last = [], None, n_finest
+    for i, (prolongation, matrix) in enumerate(levels):
+        pending = prolongation if pending is None else (pending @ prolongation).tocsr()
+        if matrix.shape[0] <= COARSEN_RATIO * last or i == len(levels) - 1:
+            kept.append((pending, matrix))
+            pending, last = None, matrix.shape[0]
+    return kept
