@@ -1,0 +1,149 @@
+"""The adaptive (estimator) strategy against exact solutions: accuracy, honesty, rate, cost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import thermal
+from thermal.adapt import adaptive_solve, marked_dorfler
+from thermal.floorplan import make_floorplan
+from thermal.gallery import exact_solution
+from thermal.mesh import initial_mesh
+from thermal.power import power_vector
+from thermal.solve import _die_size_fn, block_stats
+from thermal.stack import Layer, Stack
+
+from conftest import DATA, random_slicing_rects
+
+STACK3 = Stack.read(DATA / "ev6_3layer.toml")
+EV6 = thermal.read_floorplan(DATA / "ev6.flp")
+GCC = thermal.read_ptrace(DATA / "gcc.ptrace")
+
+
+def _random_case(n_blocks, seed):
+    rects = random_slicing_rects(n_blocks, seed)
+    fp = make_floorplan([f"b{i}" for i in range(n_blocks)], *rects.T)
+    rng = np.random.default_rng(seed)
+    power = rng.uniform(0.0, 4.0, n_blocks) * (rng.random(n_blocks) < 0.7)
+    power[0] = 3.0
+    return fp, power
+
+
+def _hot_spot_case():
+    """A 10 mm die of 9 blocks; a 0.3 mm block at 100x the power density of the others."""
+    xs = [0.0, 4.0e-3, 4.3e-3, 10e-3]
+    ys = [0.0, 5.0e-3, 5.3e-3, 10e-3]
+    names, rects = [], []
+    for i in range(3):
+        for j in range(3):
+            names.append(f"r{i}c{j}")
+            rects.append((xs[j], ys[i], xs[j + 1] - xs[j], ys[i + 1] - ys[i]))
+    rects = np.array(rects)
+    density = np.full(9, 2e4)  # W/m^2
+    density[4] = 2e6           # the hot spot (middle block)
+    return make_floorplan(names, *rects.T), density * rects[:, 2] * rects[:, 3]
+
+
+def _exact(mesh, fp, power_w, stack):
+    r = mesh.block_rects
+    return exact_solution(tuple(fp.bounds), np.c_[r[:, 0], r[:, 1], r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]],
+                          power_w, [(l.thickness_m, l.conductivity) for l in stack.layers],
+                          h=stack.h_bottom(fp.bounds), ambient_K=stack.ambient_K)
+
+
+def _adapt(fp, power_w, stack, tolerance=0.1, block_tolerance=None):
+    die = fp.bounds
+    layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
+    mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_rects,
+                        size_fn=_die_size_fn(die))
+    if block_tolerance is None:
+        block_tolerance = np.full(len(power_w), tolerance)
+    return adaptive_solve(mesh, stack, power_w, block_tolerance, tolerance, None, die)
+
+
+def _true_errors(result, fp, power_w, stack):
+    exact = _exact(result.mesh, fp, power_w, stack)
+    hi, mean, _ = block_stats(result.mesh, result.theta[0])
+    amb = stack.ambient_K
+    return np.abs(hi + amb - exact.block_max()), np.abs(mean + amb - exact.block_mean())
+
+
+CASES = {
+    "ev6": lambda: (EV6, power_vector(EV6, GCC.mean()), STACK3),
+    "random-40": lambda: (*_random_case(40, 11), STACK3),
+    "random-60-2layer": lambda: (*_random_case(60, 5), Stack(
+        layers=(Layer("die", 300e-6, 120.0, 1.6e6, power=True), Layer("spreader", 2e-3, 390.0, 3.4e6)),
+        h=2.5e4)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_default_tolerance_holds_and_the_estimate_is_an_upper_bound(case):
+    fp, power_w, stack = CASES[case]()
+    result = _adapt(fp, power_w, stack)
+    err_max, err_mean = _true_errors(result, fp, power_w, stack)
+    assert max(err_max.max(), err_mean.max()) <= 0.1
+    est = result.estimate
+    assert est.value <= 0.1
+    # effectivity: estimate / true error, for blocks whose true error is above 0.01 K
+    for true, estimate in ((err_max, est.block_max), (err_mean, est.block_mean)):
+        big = true > 0.01
+        effectivity = estimate[big] / true[big]
+        assert effectivity.min() >= 1.0, f"{case}: estimate below the true error"
+        assert effectivity.max() <= 6.0, f"{case}: estimate {effectivity.max():.1f}x the true error"
+
+
+def test_adaptive_mesh_needs_far_fewer_unknowns_than_uniform_on_ev6():
+    power_w = power_vector(EV6, GCC.mean())
+    adaptive = _adapt(EV6, power_w, STACK3)
+    uniform = thermal.solve(EV6, power_w, STACK3, mesh="uniform")
+    # uniform needs 108,807 DOFs for a true error of 0.095 K and stops at 433,227
+    assert adaptive.history[-1]["dofs"] <= 0.3 * 108_807
+    assert adaptive.history[-1]["dofs"] <= 0.1 * uniform.history[-1]["dofs"]
+
+
+def test_adaptive_loop_converges_at_the_optimal_rate_around_a_hot_spot():
+    fp, power_w = _hot_spot_case()
+    dofs, errors = [], []
+    for tolerance in (0.04, 0.02, 0.01):  # past the pre-asymptotic range of this floorplan
+        result = _adapt(fp, power_w, STACK3, tolerance)
+        err_max, err_mean = _true_errors(result, fp, power_w, STACK3)
+        dofs.append(result.history[-1]["dofs"])
+        errors.append(max(err_max.max(), err_mean.max()))
+    slope = np.polyfit(np.log(dofs), np.log(errors), 1)[0]
+    assert -1.4 < slope < -0.7, f"slope {slope:.2f}: DOFs {dofs}, errors {errors}"
+    assert errors[-1] <= 0.01
+
+
+def test_critical_block_gets_its_own_tighter_tolerance():
+    power_w = power_vector(EV6, GCC.mean())
+    critical = EV6.names.index("FPMap_0")
+    block_tolerance = np.full(len(power_w), 0.1)
+    block_tolerance[critical] = 0.02
+    result = _adapt(EV6, power_w, STACK3, 0.1, block_tolerance)
+    err_max, err_mean = _true_errors(result, EV6, power_w, STACK3)
+    assert max(err_max[critical], err_mean[critical]) <= 0.02
+    assert max(result.estimate.block_max[critical], result.estimate.block_mean[critical]) <= 0.02
+    plain = _adapt(EV6, power_w, STACK3, 0.1)
+    assert result.history[-1]["dofs"] > plain.history[-1]["dofs"]
+
+
+def test_dorfler_marks_the_fewest_triangles_holding_the_fraction():
+    indicator = np.array([0.5, 3.0, 2.0, 0.05, 1.5])
+    target = np.full(5, 1.0)
+    # squared excess above target: 9, 4, 2.25 (sum 15.25); half needs only the 3.0 triangle
+    assert marked_dorfler(indicator, target, 0.5).tolist() == [False, True, False, False, False]
+    assert marked_dorfler(indicator, target, 0.8).tolist() == [False, True, True, False, False]
+    assert not marked_dorfler(indicator, np.full(5, 10.0)).any()
+
+
+def test_estimator_strategy_through_the_api_is_deterministic():
+    fp, power_w = _random_case(15, 4)
+    a = thermal.solve(fp, power_w, STACK3, mesh="estimator", tolerance=0.2)
+    b = thermal.solve(fp, power_w, STACK3, mesh="estimator", tolerance=0.2)
+    assert a.strategy == "estimator" and a.error_estimate_K <= 0.2
+    assert np.array_equal(a.temperature_K, b.temperature_K, equal_nan=True)
+    assert a.energy_balance_rel <= 1e-9
+    q = a.mesh.quality()
+    assert q["min_angle_deg"] >= 20.0
