@@ -114,9 +114,9 @@ def test_default_tolerance_bounds_every_block_error(name, trace, floorplan):
     assert sol.energy_balance_rel <= 1e-9
 
 
-def test_level_estimate_is_never_more_optimistic_than_half_the_change():
-    assert level_estimate(0.3, np.inf) == pytest.approx(0.15)
-    assert level_estimate(0.3, 10.0) == pytest.approx(0.15)   # ratio clamped at 3
+def test_level_estimate_is_never_more_optimistic_than_two_thirds_of_the_change():
+    assert level_estimate(0.3, np.inf) == pytest.approx(0.2)
+    assert level_estimate(0.3, 10.0) == pytest.approx(0.2)    # ratio clamped at 2.5
     assert level_estimate(0.3, 0.6) == pytest.approx(0.3)     # ratio 2: error ~ change
     assert level_estimate(0.3, 0.3) == pytest.approx(0.6)     # no progress: clamped at 1.5
 

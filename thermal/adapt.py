@@ -120,7 +120,7 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         cover = mesh.tri_cover().tocoo()
         target = np.full(mesh.n_triangles, tolerance)
         np.minimum.at(target, cover.row, block_tolerance[cover.col])
-        marked = marked_dorfler(est.tri_indicator, target)
+        marked = marked_dorfler(est.tri_indicator, target) | (est.tri_indicator > 2 * target)
         new = refined(mesh, marked)
         to_new = bisection_prolongation(mesh, new)
         guess = (to_new @ np.nan_to_num(theta).T).T

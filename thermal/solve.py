@@ -42,7 +42,7 @@ MAX_DOFS = 8_000_000
 """The uniform strategy stops refining before a level would pass this many unknowns."""
 
 STRATEGIES = ("ml", "estimator", "uniform", "ml+estimator")
-AVAILABLE = ("uniform", "estimator")
+AVAILABLE = ("estimator", "uniform")
 
 
 def solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray, x0: np.ndarray | None = None,
@@ -88,9 +88,14 @@ def solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray, x0: np.ndarray | None =
                 raise SolverError(f"linear solve (direct) failed: singular matrix on {n} unknowns"
                                   ) from None
     elif method in ("gmg", "amg"):
-        hierarchy = _geometric(matrix, coarse) if method == "gmg" else _aggregation(matrix)
-        history: list[float] = []
-        x = hierarchy.solve(rhs, x0=x0, tol=rtol, accel="cg", maxiter=200, residuals=history)
+        from threadpoolctl import threadpool_limits
+
+        # CG's vector operations are memory-bound: a second BLAS thread gains nothing alone
+        # and costs 3x when the cores are shared (measured in benchmarks/solver_scaling.py)
+        with threadpool_limits(limits=1, user_api="blas"):
+            hierarchy = _geometric(matrix, coarse) if method == "gmg" else _aggregation(matrix)
+            history: list[float] = []
+            x = hierarchy.solve(rhs, x0=x0, tol=rtol, accel="cg", maxiter=200, residuals=history)
         info["iterations"] = len(history) - 1
     else:
         raise ValueError(f"unknown linear solver {method!r}")
@@ -123,9 +128,14 @@ def _geometric(matrix, coarse):
         matrix = coarser
         if matrix.shape[0] <= COARSEST_DOFS:
             break
-    last = MultilevelSolver.Level()
-    last.A = matrix
-    levels.append(last)
+    if matrix.shape[0] > COARSEST_DOFS:
+        # the initial mesh itself is large (many blocks, slivers): continue below it with
+        # smoothed aggregation rather than factorising it at every solve
+        levels.extend(_aggregation(matrix).levels)
+    else:
+        last = MultilevelSolver.Level()
+        last.A = matrix
+        levels.append(last)
     hierarchy = MultilevelSolver(levels, coarse_solver="splu")
     change_smoothers(hierarchy, presmoother=_SMOOTHER, postsmoother=_SMOOTHER)
     return hierarchy
@@ -399,10 +409,11 @@ def level_estimate(change: float, previous_change: float) -> float:
     error left on the finer level would be ``change / 3`` once that rate holds exactly. It
     rarely does: block maxima are nodal values whose location jumps between levels, and before
     the asymptotic range the changes shrink more slowly. With ``r`` the observed ratio of the
-    last two changes the estimate is ``change / (r − 1)``, and ``r`` is clamped to [1.5, 3]:
-    never more optimistic than ``change / 2``, never more pessimistic than ``2 × change``.
-    (On ev6 and a 208-block floorplan, the plain ``change / 3`` fell 20–25% below the true
-    error at some levels; this form stayed above it.)
+    last two changes the estimate is ``change / (r − 1)``, and ``r`` is clamped to [1.5, 2.5]:
+    never more optimistic than ``change / 1.5``, never more pessimistic than ``2 × change``.
+    (``change / 3`` fell 20–25% below the true error on ev6 and a 208-block floorplan, and
+    ``change / 2`` 5–20% below it on random 40- and 100-block floorplans; this form stayed
+    above it on all of them, benchmarks/adaptive_vs_uniform.py.)
 
     Parameters
     ----------
@@ -411,7 +422,7 @@ def level_estimate(change: float, previous_change: float) -> float:
     previous_change : float
         The same between the two levels before (``inf`` when there were none).
     """
-    ratio = np.clip(previous_change / change, 1.5, 3.0) if change > 0 else 3.0
+    ratio = np.clip(previous_change / change, 1.5, 2.5) if change > 0 else 2.5
     return float(change / (ratio - 1.0))
 
 
