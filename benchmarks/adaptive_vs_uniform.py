@@ -74,34 +74,13 @@ DASH = "—"
 # Cases
 
 
-def guillotine_rects(n_blocks: int, seed: int, die=(0.0, 0.0, 0.012, 0.010)) -> np.ndarray:
-    """A random guillotine floorplan filling ``die``: (B, 4) rows of (left, bottom, width, height).
-
-    The largest rectangle is cut across its longer side at a random 30–70% until there are
-    ``n_blocks`` (the idea of ``random_slicing_rects`` in tests/conftest.py).
-    """
-    rng = np.random.default_rng(seed)
-    rects = [tuple(die)]
-    while len(rects) < n_blocks:
-        areas = [(r[2] - r[0]) * (r[3] - r[1]) for r in rects]
-        x0, y0, x1, y1 = rects.pop(int(np.argmax(areas)))
-        f = rng.uniform(0.3, 0.7)
-        if x1 - x0 >= y1 - y0:
-            xm = x0 + f * (x1 - x0)
-            rects += [(x0, y0, xm, y1), (xm, y0, x1, y1)]
-        else:
-            ym = y0 + f * (y1 - y0)
-            rects += [(x0, y0, x1, ym), (x0, ym, x1, y1)]
-    r = np.array(rects)
-    return np.c_[r[:, 0], r[:, 1], r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]]
-
-
 def random_case(n_blocks: int, seed: int):
     """Guillotine floorplan on a 12 mm x 10 mm die; 70% of the blocks active at a random density
     of 0–1 W/mm² (about 40 W in all, whatever the block count), the rest idle."""
     from thermal.floorplan import make_floorplan
+    from thermal.gallery import slicing_rects
 
-    rects = guillotine_rects(n_blocks, seed)
+    rects = slicing_rects(n_blocks, seed)
     rng = np.random.default_rng(seed)
     density_w_m2 = 1e6 * rng.uniform(0.0, 1.0, n_blocks) * (rng.random(n_blocks) < 0.7)
     floorplan = make_floorplan([f"b{i}" for i in range(n_blocks)], *rects.T)

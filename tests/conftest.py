@@ -7,25 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from thermal.gallery import slicing_rects
+
 DATA = Path(__file__).parent / "data"
 
 
 def random_slicing_rects(n_blocks: int, seed: int, die=(0.0, 0.0, 0.012, 0.010)) -> np.ndarray:
     """A random guillotine floorplan filling ``die``: (B, 4) rows of (left, bottom, width, height)."""
-    rng = np.random.default_rng(seed)
-    rects = [tuple(die)]
-    while len(rects) < n_blocks:
-        areas = [(r[2] - r[0]) * (r[3] - r[1]) for r in rects]
-        x0, y0, x1, y1 = rects.pop(int(np.argmax(areas)))
-        f = rng.uniform(0.3, 0.7)
-        if x1 - x0 >= y1 - y0:
-            xm = x0 + f * (x1 - x0)
-            rects += [(x0, y0, xm, y1), (xm, y0, x1, y1)]
-        else:
-            ym = y0 + f * (y1 - y0)
-            rects += [(x0, y0, x1, ym), (x0, ym, x1, y1)]
-    r = np.array(rects)
-    return np.c_[r[:, 0], r[:, 1], r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]]
+    return slicing_rects(n_blocks, seed, die)
 
 
 def sliver_rects(tiles: int = 4) -> np.ndarray:

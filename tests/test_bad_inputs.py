@@ -2,26 +2,23 @@
 
 (1) Library level: loading the case the way the CLI does raises :class:`InputError` whose text
 names the file, the line where one applies, and says what is wrong (the case's fragment), on one
-line. (2) CLI level: ``python -m thermal solve ...`` exits with status 2, prints exactly one line
-``thermal: error: ...`` to stderr and no traceback, and leaves no output directory behind.
+line. (2) CLI level: ``thermal solve ...`` (``thermal.cli.main`` in-process for every case, the
+``python -m thermal`` command for one case of each role) exits with status 2, prints exactly one
+line ``thermal: error: ...`` to stderr and no traceback, and leaves no output directory behind.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from thermal.cli import load_inputs
 from thermal.errors import InputError
-from thermal.floorplan import read_floorplan
-from thermal.power import power_vector, read_ptrace
-from thermal.stack import Stack
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -46,17 +43,7 @@ CASES = [pytest.param(c, _inputs(c), id=Path(c["file"]).stem) for c in _TABLE["c
 def load_like_cli(floorplan: str, power: str, stack: str | None = None,
                   config: str | None = None, materials: str | None = None) -> None:
     """Everything ``thermal solve`` reads and checks before it meshes."""
-    fp = read_floorplan(floorplan)
-    power_vector(fp, read_ptrace(power).mean())
-    if stack is not None:
-        s = Stack.read(stack)
-    elif config is not None:
-        s = Stack.from_hotspot_config(config, materials=materials)
-    else:
-        s = Stack.default()
-    for layer in range(len(s.layers)):
-        s.footprint(layer, fp.bounds)
-    s.g_ambient(fp.bounds)
+    load_inputs(floorplan, power, stack=stack, config=config, materials=materials)
 
 
 def test_corpus_is_complete():
@@ -92,42 +79,49 @@ def test_library_raises_input_error(case, files):
         assert f"{bad}:{case['line']}: " in text
 
 
-def _run_cli(files: dict[str, str], out: Path) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "thermal", "solve", files["floorplan"], "--power", files["power"]]
+def _argv(files: dict[str, str], out: Path) -> list[str]:
+    argv = ["solve", files["floorplan"], "--power", files["power"]]
     for option in ("stack", "config", "materials"):
         if option in files:
             argv += [f"--{option}", files[option]]
-    argv += ["--out", str(out), "--mesh", "uniform"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
-                                                                   os.environ.get("PYTHONPATH")]))}
-    return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=out.parent,
-                          timeout=120)
+    return argv + ["--out", str(out), "--mesh", "uniform"]
 
 
-@pytest.fixture(scope="module")
-def cli_results(tmp_path_factory):
-    """Every case through the CLI, run concurrently (one interpreter start each)."""
-    jobs = {}
-    with ThreadPoolExecutor(max_workers=max(2, 2 * (os.cpu_count() or 1))) as pool:
-        for param in CASES:
-            case, files = param.values
-            out = tmp_path_factory.mktemp(Path(case["file"]).stem) / "out"
-            jobs[case["file"]] = (out, pool.submit(_run_cli, files, out))
-        return {name: (out, job.result()) for name, (out, job) in jobs.items()}
-
-
-@pytest.mark.skipif(importlib.util.find_spec("thermal.cli") is None,
-                    reason="thermal.cli is not written yet")
-@pytest.mark.parametrize("case, files", CASES)
-def test_cli_one_line_error(case, files, cli_results):
-    out, result = cli_results[case["file"]]
-    lines = result.stderr.splitlines()
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert len(lines) == 1, result.stderr
+def _check_one_line_error(case: dict, status: int, stderr: str, out: Path) -> None:
+    lines = stderr.splitlines()
+    assert status == 2, stderr
+    assert "Traceback" not in stderr
+    assert len(lines) == 1, stderr
     assert lines[0].startswith("thermal: error: ")
     assert case["fragment"] in lines[0]
     assert Path(case["file"]).name in lines[0]
     if "line" in case:
         assert f"{case['file']}:{case['line']}: " in lines[0]
     assert not out.exists()
+    assert not [p.name for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp dirs
+
+
+@pytest.mark.parametrize("case, files", CASES)
+def test_cli_one_line_error(case, files, tmp_path, capsys):
+    """``thermal.cli.main`` in-process: the same code path as the command, without the start-up
+    of one interpreter per case."""
+    from thermal.cli import main
+
+    out = tmp_path / "out"
+    status = main(_argv(files, out))
+    _check_one_line_error(case, status, capsys.readouterr().err, out)
+
+
+# The command itself (``python -m thermal``), for the first case of each role: the entry point,
+# the exit status seen by a shell, and that no library warning or traceback reaches stderr.
+FIRST_OF_ROLE = list({c.values[0]["role"]: c for c in reversed(CASES)}.values())
+
+
+@pytest.mark.parametrize("case, files", FIRST_OF_ROLE)
+def test_command_one_line_error(case, files, tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
+                                                                   os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, "-m", "thermal", *_argv(files, out)],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    _check_one_line_error(case, result.returncode, result.stderr, out)

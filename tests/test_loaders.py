@@ -263,7 +263,8 @@ def test_hotspot_config_precedence(tmp_path):
     path = write(tmp_path, "k.config", "-k_chip 100.0\n-material_chip silicon\n")
     assert Stack.from_hotspot_config(path).layers[0].conductivity == 130.0
     # HotSpot defaults fill what the file leaves out
-    s = Stack.from_hotspot_config(write(tmp_path, "empty.config", "# nothing\n"))
+    with pytest.warns(InputWarning):
+        s = Stack.from_hotspot_config(write(tmp_path, "empty.config", "# nothing\n"))
     assert s == Stack.default()
     assert Stack.from_hotspot_config(None) == Stack.default()
     with pytest.raises(InputError, match="--set r_convc=0.2: unknown HotSpot option; "

@@ -1,15 +1,21 @@
 """The ``thermal`` command line: a thin layer over the library (SPEC.md §4).
 
 A user's mistake prints one line ``thermal: error: FILE:LINE: message`` to stderr and exits with
-status 2; a solver failure exits with status 1; nothing half-written is left behind.
+status 2; a solver failure exits with status 1; Ctrl-C (SIGINT) exits with 130 and SIGTERM with
+143. In every case nothing half-written is left behind: outputs are written into a temporary
+directory that is renamed into place only when complete (and removed when interrupted).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import secrets
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -17,6 +23,12 @@ from .errors import InputError, InputWarning, SolverError
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130   # 128 + SIGINT
+EXIT_TERMINATED = 143    # 128 + SIGTERM
+
+
+class Terminated(BaseException):
+    """Raised by the CLI's SIGTERM handler, so that cleanup runs as it does for Ctrl-C."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,6 +36,28 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D102 - argparse hook
         raise InputError(message)
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _row_index(text: str) -> int:
+    """argparse type: a 0-based row number."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"rows count from 0, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mesh", default="auto",
                    choices=["auto", "ml", "estimator", "uniform", "ml+estimator"],
                    help="meshing strategy (default: the best available, now 'uniform')")
-    s.add_argument("--tolerance", type=float, default=0.1,
+    s.add_argument("--tolerance", type=_positive_float, default=0.1,
                    help="target error of every block's max and mean, K (default 0.1)")
     s.add_argument("--critical", action="append", default=[], metavar="NAME[:KELVIN]",
                    help="tighter tolerance on a block (not available yet)")
@@ -65,39 +99,85 @@ def _add_problem_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a HotSpot config value (with --config), e.g. --set r_convec=0.2")
     s.add_argument("--layers", type=Path, help="HotSpot .lcf layer file (not available yet)")
-    s.add_argument("--row", type=int, default=None, help="0-based power trace row (default: mean)")
+    s.add_argument("--row", type=_row_index, default=None,
+                   help="0-based power trace row (default: the mean of all rows)")
 
 
 def _load(args):
     """Floorplan, power and stack from the arguments."""
-    from .floorplan import read_floorplan
-    from .power import read_ptrace
-    from .stack import Stack
-
     if args.layers is not None:
         raise InputError("--layers (HotSpot .lcf stacks) is not available yet", file=str(args.layers))
     if args.floorplan is None:
         raise InputError("a FLOORPLAN file is required")
-    fp = read_floorplan(args.floorplan)
-    trace = read_ptrace(args.power)
-    power = trace.mean() if args.row is None else trace.row(args.row)
     overrides = {}
     for item in args.set:
         name, sep, value = item.partition("=")
-        if not sep or not name:
+        if not sep or not name.lstrip("-"):
             raise InputError(f"--set expects NAME=VALUE, got {item!r}")
         overrides[name.lstrip("-")] = value
     if overrides and args.config is None:
         raise InputError("--set applies to a HotSpot --config")
     if args.materials is not None and args.config is None:
         raise InputError("--materials applies to a HotSpot --config")
-    if args.stack is not None:
-        stack = Stack.read(args.stack)
-    elif args.config is not None:
-        stack = Stack.from_hotspot_config(args.config, materials=args.materials, overrides=overrides)
+    return load_inputs(args.floorplan, args.power, stack=args.stack, config=args.config,
+                       materials=args.materials, overrides=overrides, row=args.row)
+
+
+def load_inputs(floorplan, power, stack=None, config=None, materials=None, overrides=None,
+                row: int | None = None):
+    """Read and check everything ``thermal solve`` needs before it meshes.
+
+    Parameters
+    ----------
+    floorplan, power : str or path-like
+        HotSpot ``.flp`` and ``.ptrace`` files.
+    stack, config : str or path-like, optional
+        A native stack TOML or a HotSpot ``.config`` (at most one); neither: HotSpot's default.
+    materials : str or path-like, optional
+        HotSpot ``.materials`` for ``config``.
+    overrides : mapping of str to str, optional
+        ``--set`` values for ``config``.
+    row : int, optional
+        Power trace row; default the mean.
+
+    Returns
+    -------
+    floorplan : Floorplan
+    power : dict of str to float
+        W per block (matching the floorplan's names).
+    stack : Stack
+
+    Raises
+    ------
+    InputError
+        Anything wrong in any of the files, or between them (power names that don't match the
+        floorplan, a spreader smaller than the die).
+    """
+    from .floorplan import read_floorplan
+    from .power import power_vector, read_ptrace
+    from .stack import Stack
+
+    if Path(power).suffix.lower() in (".csv", ".npy"):
+        raise InputError("power maps (.csv/.npy) are not available yet: give a HotSpot .ptrace",
+                         file=str(power))
+    fp = read_floorplan(floorplan)
+    trace = read_ptrace(power)
+    block_power = trace.mean() if row is None else trace.row(row)
+    power_vector(fp, block_power)
+    if stack is not None:
+        s = Stack.read(stack)
+    elif config is not None:
+        s = Stack.from_hotspot_config(config, materials=materials, overrides=overrides)
     else:
-        stack = Stack.default()
-    return fp, power, stack
+        s = Stack.default()
+    for i, layer in enumerate(s.layers):
+        if layer.floorplan is not None:  # read by Stack, not used by solve yet: don't ignore it
+            raise InputError(f"layer {layer.name!r} names its own floorplan ({layer.floorplan}): "
+                             f"per-layer floorplans are not available yet", file=s.path,
+                             line=dict(s.key_lines).get(f"layer.{i}.floorplan"))
+        s.footprint(i, fp.bounds)
+    s.g_ambient(fp.bounds)
+    return fp, block_power, s
 
 
 class _Progress:
@@ -126,6 +206,8 @@ def _cmd_solve(args) -> int:
     if args.critical:
         raise InputError("--critical is not available yet")
     _check_out(args.out)
+    if args.steady_file is not None:
+        _check_writable_file(args.steady_file)
     fp, power, stack = _load(args)
     from .solve import solve  # after the inputs are checked: bad input fails fast
     progress = _Progress(args.format == "text")
@@ -133,13 +215,18 @@ def _cmd_solve(args) -> int:
         sol = solve(fp, power, stack, mesh=args.mesh, tolerance=args.tolerance, progress=progress)
     finally:
         progress.close()
-    if args.out is not None:
-        sol.write(args.out, plots=not args.no_plots)
-    if args.steady_file is not None:
+    if args.steady_file is not None:  # before --out: a failure here leaves no results folder
         from .io.hotspot import write_steady
 
         write_steady(args.steady_file, sol.blocks.names, sol.blocks.mean_K)
-    summary = sol.summary()
+    if args.out is not None:
+        try:
+            sol.write(args.out, plots=not args.no_plots)
+        except OSError as e:  # checked writable before the solve: a full disk, a lost mount
+            print(f"thermal: error: {args.out}: cannot write the results: {e.strerror or e}",
+                  file=sys.stderr)
+            return EXIT_FAILURE
+    summary = {**sol.summary(), **sol.timings()}
     if args.format == "json":
         summary["blocks"] = [{"block": n, "max_K": float(a), "mean_K": float(b), "min_K": float(c)}
                              for n, a, b, c in zip(sol.blocks.names, sol.blocks.max_K,
@@ -154,6 +241,8 @@ def _cmd_solve(args) -> int:
 
 
 def _text_report(sol, out) -> str:
+    from .solution import OUTPUT_FILES
+
     peak = sol.peak
     b = sol.blocks
     s = sol.summary()
@@ -171,7 +260,8 @@ def _text_report(sol, out) -> str:
     if len(shown) < len(order):
         lines.append(f"... {len(order) - len(shown)} cooler blocks in blocks.csv")
     if out is not None:
-        lines += ["", f"wrote {out}/: blocks.csv summary.json field.vtu heatmap.png mesh.png"]
+        written = sorted(p.name for p in Path(out).iterdir() if p.name in OUTPUT_FILES)
+        lines += ["", f"wrote {out}/: {' '.join(written)}"]
     return "\n".join(lines)
 
 
@@ -188,11 +278,12 @@ def _cmd_mesh(args) -> int:
     rects = np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m]
     m = initial_mesh(rects, layer_rects, size_fn=_die_size_fn(die))
     from . import plot
+    from .solution import writing_into
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    plot.plot_mesh(args.out / "mesh.png", m.points, m.triangles, rects, fp.names,
-                   footprints=[tuple(r) for r in m.layer_rects],
-                   title=f"initial mesh: {m.n_triangles} triangles")
+    with writing_into(args.out) as tmp:
+        plot.plot_mesh(tmp / "mesh.png", m.points, m.triangles, rects, fp.names,
+                       footprints=[tuple(r) for r in m.layer_rects],
+                       title=f"initial mesh: {m.n_triangles} triangles")
     q = m.quality()
     print(f"initial mesh: {m.n_nodes} nodes, {m.n_triangles} triangles, min angle "
           f"{q['min_angle_deg']:.1f}°, max aspect ratio {q['max_aspect_ratio']:.2f}; wrote {args.out}/mesh.png")
@@ -200,33 +291,87 @@ def _cmd_mesh(args) -> int:
 
 
 def _check_out(out) -> None:
-    """Refuse an output path that can't become a directory before any work is done."""
+    """Refuse an output path that can't become a directory before any work is done.
+
+    The nearest existing ancestor must be a directory in which a temporary directory can be
+    made (what :meth:`Solution.write` will do): a probe, so that read-only file systems,
+    ``/proc`` and root's permission bypass are all judged by the operating system itself.
+    """
     if out is None:
         return
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a directory", file=str(out))
-    parent = out.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"output directory is not writable ({parent})", file=str(out))
+    _probe_directory(out if out.exists() else out.absolute().parent, str(out))
+
+
+def _check_writable_file(path) -> None:
+    """Refuse an output file whose directory can't be written, before any work is done."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("is a directory, not a file name", file=str(path))
+    if not path.absolute().parent.is_dir():
+        raise InputError("cannot write: its folder does not exist", file=str(path))
+    _probe_directory(path.absolute().parent, str(path))
+
+
+def _probe_directory(folder: Path, name: str) -> None:
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InputError(f"cannot write: {folder} is not a directory", file=name)
+    probe = folder / f".thermal-probe.{os.getpid()}.{secrets.token_hex(4)}"
+    try:
+        try:
+            probe.mkdir()
+        finally:  # even when a signal lands in between
+            if probe.is_dir():
+                probe.rmdir()
+    except OSError as e:
+        raise InputError(f"output directory is not writable ({folder}: {e.strerror or e})",
+                         file=name) from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``thermal`` command; returns the exit status."""
-    def show_warning(message, category, filename, lineno, file=None, line=None):
-        text = str(message)
-        if issubclass(category, InputWarning) or "thermal" in str(filename):
-            print(f"thermal: warning: {text}", file=sys.stderr)
+    """Entry point of the ``thermal`` command; returns the exit status.
 
-    warnings.showwarning = show_warning
+    Warnings are shown as ``thermal: warning: ...`` lines, each once; the warning filters, the
+    warning display and the SIGTERM handler are restored on return, so ``main`` can be called
+    in-process (tests, notebooks).
+    """
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, InputWarning) or "thermal" in str(filename):
+            print(f"thermal: warning: {_one_line(str(message))}", file=sys.stderr)
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if on_main_thread else None
     try:
-        args = build_parser().parse_args(argv)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return _main(argv)
+    except KeyboardInterrupt:
+        print("thermal: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("thermal: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        if on_main_thread and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        args, unknown = build_parser().parse_known_args(argv)
         if args.command is None:
             raise InputError("a command is required: solve, mesh, transient or train (see thermal --help)")
         if args.command in ("transient", "train"):
             raise InputError(f"'thermal {args.command}' is not available yet")
+        if unknown:
+            raise InputError(f"unrecognized arguments: {' '.join(unknown)}")
         handler = {"solve": _cmd_solve, "mesh": _cmd_mesh}[args.command]
         return handler(args)
     except InputError as e:
@@ -235,9 +380,6 @@ def main(argv: list[str] | None = None) -> int:
     except SolverError as e:
         print(f"thermal: error: {_one_line(str(e))}", file=sys.stderr)
         return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print("thermal: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # e.g. `thermal solve ... | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

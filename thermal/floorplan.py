@@ -5,7 +5,8 @@ A ``.flp`` line is ``name width height left-x bottom-y [heat-capacity resistivit
 
 Validation (SPEC §3) turns every malformed file into one :class:`~thermal.errors.InputError`
 naming the file and line: wrong column counts, non-numbers, NaN/inf, non-positive sizes or
-material values, duplicate names, no blocks, a die outside 10 µm .. 10 cm (a units mistake), and
+material values, duplicate names, no blocks, a die outside 10 µm .. 10 cm (a units mistake),
+blocks too thin for the mesher to keep (thinner than its snapping distance, 1e-4 of the die), and
 blocks overlapping by more than half of the smaller one. Thin overlaps (rounding slivers) and
 whitespace between blocks are accepted with one :class:`~thermal.errors.InputWarning` each.
 Overlaps are found by a sort-and-sweep over x, vectorised in chunks: 2,000 blocks take
@@ -24,6 +25,7 @@ import numpy as np
 
 from .errors import InputError, InputWarning
 from .io.hotspot import data_lines, parse_number, read_text
+from .mesh import SNAP_REL, snapped
 
 __all__ = ["Floorplan", "read_floorplan", "make_floorplan", "MAX_DIE_M", "MIN_DIE_M"]
 
@@ -301,6 +303,7 @@ def _validated(names, left, bottom, width, height, conductivity, heat_capacity, 
                          f"dimensions must be in metres (scaled twice by mistake?)", file=file,
                          line=lines[0], field=names[0])
     longest = max(die_w, die_h)
+    _check_resolvable(names, left, bottom, right, top, file, lines, SNAP_REL * longest)
     _check_overlaps(names, left, bottom, right, top, file, lines, TOUCH_REL * longest)
     _check_whitespace(left, bottom, right, top, file, GAP_SNAP_REL * longest)
     return Floorplan(tuple(names), left, bottom, width, height, heat_capacity, conductivity,
@@ -373,6 +376,22 @@ def overlapping_pairs(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.nda
     i, j = np.minimum(a, b), np.maximum(a, b)
     srt = np.lexsort((j, i))
     return i[srt], j[srt], area[srt]
+
+
+def _check_resolvable(names, x0, y0, x1, y1, file, lines, snap) -> None:
+    """Refuse a block that the mesher's snapping would flatten to nothing.
+
+    The mesher merges coordinates closer than ``snap`` (chains included) as rounding noise; a
+    block whose two x (or y) edges land in one cluster would have no triangle, no temperature
+    and would lose its power.
+    """
+    n = len(x0)
+    xs, ys = snapped(np.r_[x0, x1], snap), snapped(np.r_[y0, y1], snap)
+    _first_bad((xs[n:] <= xs[:n]) | (ys[n:] <= ys[:n]), names, lines, file,
+               lambda nm, i: f"block {nm!r} is {x1[i] - x0[i]:.3g} m x {y1[i] - y0[i]:.3g} m: "
+                             f"too thin to mesh, as edges closer than {snap:.3g} m ("
+                             f"{SNAP_REL:g} of the die's longer side) are merged as rounding "
+                             f"noise (a units mistake?)")
 
 
 def _check_overlaps(names, x0, y0, x1, y1, file, lines, eps) -> None:

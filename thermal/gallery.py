@@ -563,3 +563,37 @@ def exact_for(floorplan, power_w, stack, modes=None) -> ExactSolution:
                           [(layer.thickness_m, layer.conductivity) for layer in stack.layers],
                           h=float(stack.h_bottom(bounds)), ambient_K=float(stack.ambient_K),
                           power_layer=int(stack.power_layers[0]), modes=modes)
+
+
+def slicing_rects(n_blocks: int, seed: int, die=(0.0, 0.0, 0.012, 0.010)) -> np.ndarray:
+    """A random guillotine (slicing) floorplan that fills ``die`` exactly, for tests and benchmarks.
+
+    The largest rectangle is cut across its longer side at a random 30–70% until there are
+    ``n_blocks``; the result is seeded, so the same arguments give the same floorplan.
+
+    Parameters
+    ----------
+    n_blocks : int
+    seed : int
+    die : (x0, y0, x1, y1)
+        Metres.
+
+    Returns
+    -------
+    (n_blocks, 4) float64
+        Rows of (left, bottom, width, height) in metres, as a floorplan gives them.
+    """
+    rng = np.random.default_rng(seed)
+    rects = [tuple(die)]
+    while len(rects) < n_blocks:
+        areas = [(r[2] - r[0]) * (r[3] - r[1]) for r in rects]
+        x0, y0, x1, y1 = rects.pop(int(np.argmax(areas)))
+        f = rng.uniform(0.3, 0.7)
+        if x1 - x0 >= y1 - y0:
+            xm = x0 + f * (x1 - x0)
+            rects += [(x0, y0, xm, y1), (xm, y0, x1, y1)]
+        else:
+            ym = y0 + f * (y1 - y0)
+            rects += [(x0, y0, x1, ym), (x0, ym, x1, y1)]
+    r = np.array(rects)
+    return np.c_[r[:, 0], r[:, 1], r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]]

@@ -6,12 +6,13 @@ import csv
 import io
 import json
 import os
+import secrets
 import shutil
-import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -138,7 +139,11 @@ class Solution:
                 f"{self.history[-1]['dofs']:,} DOFs, {len(self.blocks)} blocks)")
 
     def summary(self) -> dict:
-        """The content of summary.json."""
+        """The content of summary.json: everything about the answer, nothing about the run.
+
+        The same inputs give the same summary, byte for byte once written; how long the run
+        took is in :meth:`timings` (``timings.json``) instead.
+        """
         from . import __version__
 
         q = self.mesh.quality()
@@ -159,9 +164,13 @@ class Solution:
             "ambient_K": self.ambient_K,
             "stack": self.stack.to_dict(),
             "solver": {k: v for k, v in self.solver.items() if k in ("method", "iterations")},
-            "timings_s": {k: round(float(v), 4) for k, v in self.timings_s.items()},
             "version": __version__,
         }
+
+    def timings(self) -> dict:
+        """The content of timings.json: seconds spent loading, predicting, meshing, assembling,
+        solving and in total (different on every run, so kept out of summary.json)."""
+        return {"timings_s": {k: round(float(v), 4) for k, v in self.timings_s.items()}}
 
     def blocks_csv(self) -> str:
         """The content of blocks.csv."""
@@ -197,20 +206,29 @@ class Solution:
         raise ValueError(f"unknown plot kind {kind!r}")
 
     def write(self, directory, plots: bool = True) -> Path:
-        """Write blocks.csv, summary.json, field.vtu, heatmap.png and mesh.png into ``directory``.
+        """Write blocks.csv, summary.json, timings.json, field.vtu, heatmap.png and mesh.png
+        into ``directory``.
 
         The files are written into a temporary directory beside it and moved into place only
-        when all of them are complete, so an interrupted write leaves nothing behind.
+        when all of them are complete, so an interrupted write leaves nothing behind. Into an
+        existing directory the files are replaced one by one, and the outputs of an earlier run
+        that this one does not write (the plots, after ``plots=False``) are removed. blocks.csv
+        and summary.json are byte-identical for identical inputs.
+
+        Raises
+        ------
+        OSError
+            The directory cannot be created or written.
         """
         from .io.vtu import write_vtu
 
         directory = Path(directory)
-        parent = directory.absolute().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=parent))
-        try:
-            (tmp / "blocks.csv").write_text(self.blocks_csv())
-            (tmp / "summary.json").write_text(json.dumps(self.summary(), indent=2) + "\n")
+        with writing_into(directory, owned=OUTPUT_FILES) as tmp:
+            (tmp / "blocks.csv").write_text(self.blocks_csv(), encoding="utf-8")
+            (tmp / "summary.json").write_text(json.dumps(self.summary(), indent=2) + "\n",
+                                              encoding="utf-8")
+            (tmp / "timings.json").write_text(json.dumps(self.timings(), indent=2) + "\n",
+                                              encoding="utf-8")
             names = [layer.name for layer in self.stack.layers]
             write_vtu(tmp / "field.vtu", self.mesh.points, self.mesh.triangles,
                       {f"T_{name}_K": self.temperature_K[l] for l, name in enumerate(names)},
@@ -218,22 +236,72 @@ class Solution:
             if plots:
                 self.plot(tmp / "heatmap.png", "heatmap")
                 self.plot(tmp / "mesh.png", "mesh")
-            _move_into(tmp, directory)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return directory
 
 
-def _move_into(tmp: Path, directory: Path) -> None:
-    """Move the finished files of ``tmp`` into ``directory`` (renamed whole when it is new)."""
+OUTPUT_FILES = ("blocks.csv", "summary.json", "timings.json", "field.vtu", "heatmap.png",
+                "mesh.png")
+"""Every file that :meth:`Solution.write` may write."""
+
+
+@contextmanager
+def writing_into(directory, owned: tuple[str, ...] = ()) -> Iterator[Path]:
+    """A temporary directory beside ``directory`` whose files land in ``directory`` at the end.
+
+    Write the files into the yielded folder. When the ``with`` block ends normally they are
+    moved into ``directory``: by renaming the folder when ``directory`` is new, else file by
+    file, removing the files named in ``owned`` (what an earlier run of the same writer may
+    have left) that were not written again.
+    When it ends with any exception (Ctrl-C included), the folder and any parents made for it
+    are removed and ``directory`` is left as it was.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be created.
+    """
+    directory = Path(directory)
+    parent = directory.absolute().parent
+    created = [p for p in (parent, *parent.parents) if not p.exists()]
+    tmp = None
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        while True:  # named before it is made, so that a signal at any point can't leak it
+            tmp = parent / f".{directory.name}.{secrets.token_hex(4)}"
+            try:
+                tmp.mkdir(mode=0o700)
+                break
+            except FileExistsError:
+                continue
+        yield tmp
+        _move_into(tmp, directory, owned)
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)  # absent if the mkdir or rename got there
+        for folder in created:  # parents made for a directory that never came
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _move_into(tmp: Path, directory: Path, owned: tuple[str, ...]) -> None:
+    """Move the finished files of ``tmp`` into ``directory`` (renamed whole when it is new),
+    removing the ``owned`` files of an earlier run that ``tmp`` does not replace."""
     if not directory.exists():
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a results folder is not
+        os.chmod(tmp, 0o777 & ~umask)  # made private while half-written; a results folder is not
         os.rename(tmp, directory)
         return
-    for f in sorted(tmp.iterdir()):
+    written = sorted(tmp.iterdir())
+    for f in written:
         os.replace(f, directory / f.name)
+    for name in sorted(set(owned) - {f.name for f in written}):
+        if (directory / name).is_file():
+            (directory / name).unlink()
+    tmp.rmdir()
 
 
 def _json_float(x: float):

@@ -229,6 +229,9 @@ def read_config(path: str | os.PathLike) -> HotSpotConfig:
                              file=name, line=number, field=key)
         cfg[key] = fields[1]
         cfg.lines[key] = number
+    if not cfg:  # HotSpot accepts it; say so, as the wrong file is the likelier story
+        warnings.warn(InputWarning(f"{name}: no options (the HotSpot config is empty or only "
+                                   f"comments): HotSpot's defaults are used"), stacklevel=3)
     return cfg
 
 
@@ -363,6 +366,23 @@ def _warn_unmodelled(values: Mapping[str, _Value]) -> None:
         warnings.warn(InputWarning("; ".join(notes)), stacklevel=4)
 
 
+def _warn_unknown(config: HotSpotConfig | None) -> None:
+    """One :class:`InputWarning` for options no HotSpot version here knows (a typo such as
+    ``-r_convc`` would otherwise be ignored in silence), with the closest known names."""
+    unknown = [k for k in (config or ()) if k not in KNOWN_OPTIONS]
+    if not unknown:
+        return
+    shown = []
+    for key in unknown[:8]:
+        close = difflib.get_close_matches(key, sorted(KNOWN_OPTIONS), n=1, cutoff=0.6)
+        hint = f", did you mean -{close[0]}?" if close else ""
+        shown.append(f"-{key} (line {config.lines.get(key)}{hint})")
+    more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+    warnings.warn(InputWarning(f"{config.path}: ignoring {len(unknown)} unknown HotSpot "
+                               f"option{'s' * (len(unknown) > 1)}: {', '.join(shown)}{more}"),
+                  stacklevel=4)
+
+
 def _resolve(name: str, base: Path | None) -> str:
     """A path named inside a config: relative to the config's folder first, then the CWD."""
     if base is not None and not os.path.isabs(name) and (base / name).exists():
@@ -397,14 +417,19 @@ def config_stack_params(config: HotSpotConfig | None, materials: str | os.PathLi
         spreader; naming the file and line (or the override) it came from.
     """
     values = _effective(config, overrides)
+    _warn_unknown(config)
     _warn_unmodelled(values)
     base = Path(config.path).parent if config is not None and config.path else None
     table, table_name = BUILTIN_MATERIALS, "the built-in table"
     if materials is not None:
         table, table_name = read_materials(materials), os.fspath(materials)
     elif "materials_file" in values and values["materials_file"].text.lower() not in _UNSET:
-        path = _resolve(values["materials_file"].text, base if values["materials_file"].rank == 1
-                        else None)
+        named = values["materials_file"]
+        path = _resolve(named.text, base if named.rank == 1 else None)
+        if not os.path.exists(path):
+            raise named.error("materials_file", "no such materials file" + (
+                f" (looked beside the config, in {base}, and in the working directory)"
+                if named.rank == 1 and base is not None and not os.path.isabs(named.text) else ""))
         table, table_name = read_materials(path), path
 
     layers = []
