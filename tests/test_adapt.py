@@ -106,7 +106,9 @@ def test_adaptive_mesh_needs_far_fewer_unknowns_than_uniform_on_ev6():
 def test_adaptive_loop_converges_at_the_optimal_rate_around_a_hot_spot():
     fp, power_w = _hot_spot_case()
     dofs, errors = [], []
-    for tolerance in (0.04, 0.02, 0.01):  # past the pre-asymptotic range of this floorplan
+    # past the pre-asymptotic range of this floorplan: with block-driven marking the loop
+    # converges faster than optimal down to 0.01 K (slope -1.9 over 0.04-0.01 K)
+    for tolerance in (0.01, 0.005, 0.0025):
         result = _adapt(fp, power_w, STACK3, tolerance)
         err_max, err_mean = _true_errors(result, fp, power_w, STACK3)
         dofs.append(result.history[-1]["dofs"])

@@ -217,10 +217,11 @@ def test_dof_cap_stops_refinement_and_reports_the_unmet_tolerance():
     assert [h["dofs"] for h in sol.history] == sorted(h["dofs"] for h in sol.history)
 
 
-def test_strategies_not_built_yet_say_so():
-    for strategy in ("ml", "ml+estimator"):
-        with pytest.raises(thermal.InputError, match="not available yet"):
-            thermal.solve(EV6, GCC.mean(), STACK3, mesh=strategy)
+def test_unknown_strategy_and_missing_model_say_so(tmp_path):
+    with pytest.raises(thermal.InputError, match="unknown mesh strategy 'fine'"):
+        thermal.solve(EV6, GCC.mean(), STACK3, mesh="fine")
+    with pytest.raises(thermal.InputError, match="no such model file"):
+        thermal.solve(EV6, GCC.mean(), STACK3, mesh="ml", model=tmp_path / "none.npz")
 
 
 def test_written_files_read_back(tmp_path):

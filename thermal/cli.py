@@ -69,12 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("solve", help="steady temperatures of a floorplan")
     _add_problem_args(s)
     s.add_argument("--mesh", default="auto",
-                   choices=["auto", "ml", "estimator", "uniform", "ml+estimator"],
-                   help="meshing strategy (default: the best available, now 'uniform')")
+                   choices=["auto", "ml", "estimator", "uniform", "ml+estimator", "heuristic"],
+                   help="meshing strategy (default: 'ml', the trained predictor, checked by the "
+                        "error estimator)")
+    s.add_argument("--model", type=Path, default=None,
+                   help="predictor file written by 'thermal train' (default: the shipped one)")
     s.add_argument("--tolerance", type=_positive_float, default=0.1,
                    help="target error of every block's max and mean, K (default 0.1)")
     s.add_argument("--critical", action="append", default=[], metavar="NAME[:KELVIN]",
-                   help="tighter tolerance on a block (not available yet)")
+                   help="a temperature-sensitive block with its own tighter tolerance "
+                        "(default a quarter of --tolerance); repeat for more")
     s.add_argument("--out", type=Path, default=None, help="output directory")
     s.add_argument("--format", choices=["text", "json"], default="text")
     s.add_argument("--steady-file", type=Path, default=None,
@@ -83,10 +87,45 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("mesh", help="the initial mesh of a floorplan, with a plot")
     _add_problem_args(m)
     m.add_argument("--out", type=Path, required=True)
-    for name in ("transient", "train"):
-        sub.add_parser(name, help="not available yet", add_help=False).add_argument(
-            "rest", nargs=argparse.REMAINDER)
+    m.add_argument("--tolerance", type=_positive_float, default=0.1,
+                   help="tolerance the predicted mesh is sized for, K (default 0.1)")
+    m.add_argument("--model", type=Path, default=None,
+                   help="predictor file (default: the shipped one)")
+    t = sub.add_parser("train", help="retrain the hotspot / mesh-size predictor")
+    t.add_argument("--samples", type=_count, default=200,
+                   help="generated floorplans to solve and learn from (default 200)")
+    t.add_argument("--seed", type=_row_index, default=1, help="seed of the generator (default 1)")
+    t.add_argument("--jobs", type=_count, default=1, help="worker processes (default 1)")
+    t.add_argument("--max-dofs", type=_count, default=1_500_000,
+                   help="cap on the unknowns of each labelling solve (default 1,500,000)")
+    t.add_argument("--out", type=Path, required=True, help="model file to write (.npz)")
+    sub.add_parser("transient", help="not available yet", add_help=False).add_argument(
+        "rest", nargs=argparse.REMAINDER)
     return p
+
+
+def _count(text: str) -> int:
+    """argparse type: a whole number ≥ 1."""
+    value = _row_index(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _critical(items: list[str]) -> dict:
+    """``--critical NAME[:KELVIN]`` arguments as {name: tolerance or None}."""
+    out = {}
+    for item in items:
+        name, sep, tol = item.rpartition(":") if ":" in item else (item, "", "")
+        if not name:
+            raise InputError(f"--critical expects NAME[:KELVIN], got {item!r}")
+        if sep:
+            try:
+                value = _positive_float(tol)
+            except argparse.ArgumentTypeError as e:
+                raise InputError(f"--critical {item}: tolerance {e}") from None
+        out[name] = value if sep else None
+    return out
 
 
 def _add_problem_args(s: argparse.ArgumentParser) -> None:
@@ -203,16 +242,17 @@ class _Progress:
 
 
 def _cmd_solve(args) -> int:
-    if args.critical:
-        raise InputError("--critical is not available yet")
+    critical = _critical(args.critical)
     _check_out(args.out)
     if args.steady_file is not None:
         _check_writable_file(args.steady_file)
     fp, power, stack = _load(args)
+    model = _model(args)
     from .solve import solve  # after the inputs are checked: bad input fails fast
     progress = _Progress(args.format == "text")
     try:
-        sol = solve(fp, power, stack, mesh=args.mesh, tolerance=args.tolerance, progress=progress)
+        sol = solve(fp, power, stack, mesh=args.mesh, tolerance=args.tolerance, progress=progress,
+                    critical=critical, model=model)
     finally:
         progress.close()
     if args.steady_file is not None:  # before --out: a failure here leaves no results folder
@@ -238,6 +278,50 @@ def _cmd_solve(args) -> int:
         print(f"thermal: warning: error estimate {sol.error_estimate_K:.3g} K is above the "
               f"tolerance {sol.tolerance_K} K (refinement stopped at the DOF limit)", file=sys.stderr)
     return 0
+
+
+def _model(args):
+    """The ``--model`` file, loaded and checked before any work (None: the shipped one)."""
+    if getattr(args, "model", None) is None:
+        return None
+    from .predict import load_model
+
+    return load_model(args.model)
+
+
+def _cmd_train(args) -> int:
+    from .train import train_model
+
+    _check_writable_file(args.out)
+    bar = _Bar(sys.stderr.isatty())
+    try:
+        meta = train_model(args.samples, args.seed, args.out, jobs=args.jobs, max_dofs=args.max_dofs,
+                           progress=lambda done, total, info: bar(done, total, info))
+    finally:
+        bar.close()
+    print(f"trained on {meta['cases_used']} of {args.samples} generated floorplans "
+          f"({meta['rows']:,} samples); wrote {args.out}")
+    return 0
+
+
+class _Bar:
+    """A progress bar on stderr (a terminal only): ``[#####.....] 12/40 cases``."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.shown = enabled, False
+
+    def __call__(self, done: int, total: int, info: dict) -> None:
+        if not self.enabled:
+            return
+        filled = int(30 * done / total)
+        sys.stderr.write(f"\rthermal train: [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} "
+                         f"cases ({info.get('kind', '')}, {info.get('dofs', 0):,} DOFs)   ")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
 
 
 def _text_report(sol, out) -> str:
@@ -272,22 +356,44 @@ def _cmd_mesh(args) -> int:
     from .solve import _die_size_fn
 
     _check_out(args.out)
-    fp, _, stack = _load(args)
+    fp, power, stack = _load(args)
+    model = _model(args)
+    from .power import power_vector
+    from .solve import MAX_DOFS, _meshed_to_prediction, _predictor
+
     die = fp.bounds
     layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
     rects = np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m]
     m = initial_mesh(rects, layer_rects, size_fn=_die_size_fn(die))
+    power_w = power_vector(fp, power)
+    predictor = _predictor("ml", model) if model is not None or _has_shipped_model() else \
+        _predictor("heuristic", None)
+    prediction = predictor.predict(fp, power_w, stack, args.tolerance)
+    tolerances = np.full(len(fp.names), args.tolerance)
+    sized = _meshed_to_prediction(m, prediction, fp, tolerances, args.tolerance, MAX_DOFS)
     from . import plot
     from .solution import writing_into
 
+    r = prediction.raster
     with writing_into(args.out) as tmp:
-        plot.plot_mesh(tmp / "mesh.png", m.points, m.triangles, rects, fp.names,
-                       footprints=[tuple(r) for r in m.layer_rects],
-                       title=f"initial mesh: {m.n_triangles} triangles")
-    q = m.quality()
-    print(f"initial mesh: {m.n_nodes} nodes, {m.n_triangles} triangles, min angle "
-          f"{q['min_angle_deg']:.1f}°, max aspect ratio {q['max_aspect_ratio']:.2f}; wrote {args.out}/mesh.png")
+        plot.plot_mesh(tmp / "mesh.png", sized.points, sized.triangles, rects, fp.names,
+                       footprints=[tuple(r) for r in sized.layer_rects],
+                       title=f"{predictor.name} mesh for {args.tolerance} K: {sized.n_triangles} "
+                             f"triangles (initial {m.n_triangles})")
+        plot.plot_prediction(tmp / "predicted.png", (r.x0, r.y0, r.x0 + r.nx * r.dx, r.y0 + r.ny * r.dy),
+                             prediction.size_m, prediction.rise_K, stack.ambient_K, rects,
+                             prediction.hotspots(5), title=f"{predictor.name} prediction")
+    q = sized.quality()
+    print(f"{predictor.name} mesh: {sized.n_nodes} nodes, {sized.n_triangles} triangles "
+          f"(initial {m.n_triangles}), min angle {q['min_angle_deg']:.1f}°, max aspect ratio "
+          f"{q['max_aspect_ratio']:.2f}; wrote {args.out}/mesh.png predicted.png")
     return 0
+
+
+def _has_shipped_model() -> bool:
+    from .solve import _shipped_model_exists
+
+    return _shipped_model_exists()
 
 
 def _check_out(out) -> None:
@@ -368,11 +474,11 @@ def _main(argv: list[str] | None) -> int:
         args, unknown = build_parser().parse_known_args(argv)
         if args.command is None:
             raise InputError("a command is required: solve, mesh, transient or train (see thermal --help)")
-        if args.command in ("transient", "train"):
+        if args.command == "transient":
             raise InputError(f"'thermal {args.command}' is not available yet")
         if unknown:
             raise InputError(f"unrecognized arguments: {' '.join(unknown)}")
-        handler = {"solve": _cmd_solve, "mesh": _cmd_mesh}[args.command]
+        handler = {"solve": _cmd_solve, "mesh": _cmd_mesh, "train": _cmd_train}[args.command]
         return handler(args)
     except InputError as e:
         print(f"thermal: error: {_one_line(str(e))}", file=sys.stderr)

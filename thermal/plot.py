@@ -20,7 +20,7 @@ from os import PathLike
 
 import numpy as np
 
-__all__ = ["plot_heatmap", "plot_mesh", "plot_field_layers"]
+__all__ = ["plot_heatmap", "plot_mesh", "plot_field_layers", "plot_prediction"]
 
 ZERO_CELSIUS_K = 273.15
 DPI = 150
@@ -567,3 +567,81 @@ def _width(box):
 
 def _height(box):
     return max(box[3] - box[1], 1e-12)
+
+
+def plot_prediction(path: str | PathLike, raster_box, size_m: np.ndarray, rise_K: np.ndarray | None,
+                    ambient_K: float, rects: np.ndarray, hotspots: Sequence[dict] = (),
+                    final: tuple | None = None, title: str | None = None):
+    """What the predictor saw before the solve, beside the answer: predicted.png.
+
+    Panels (left to right): the predicted temperature with the predicted hotspots numbered
+    (when the model predicts temperatures), the predicted element size, and the final solved
+    temperature with its peak (when ``final`` is given), all with the block outlines.
+
+    Parameters
+    ----------
+    path : str or path-like or None
+    raster_box : (x0, y0, x1, y1)
+        Extent of the prediction rasters, metres.
+    size_m, rise_K : (ny, nx)
+        Predicted element size (m) and temperature rise (K), rows from the bottom.
+    ambient_K : float
+    rects : (B, 4)
+        Blocks (left, bottom, width, height), metres.
+    hotspots : sequence of dict
+        ``x_m``, ``y_m``, ``temperature_K`` of the predicted hotspots, hottest first.
+    final : (points, triangles, values_K, peak), optional
+        The solved power layer and its (T_K, x_m, y_m) peak.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    rects = _checked_rects(rects)
+    x0, y0, x1, y1 = raster_box
+    extent = np.array([x0, x1, y0, y1]) * _MM
+    panels = (["predicted temperature (°C)"] if rise_K is not None else []) + \
+        ["predicted element size (mm)"] + (["solved temperature (°C)"] if final is not None else [])
+    aspect = (y1 - y0) / (x1 - x0)
+    width = 4.2 * len(panels)
+    fig = Figure(figsize=(width, 4.2 * aspect + 1.1))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    i = 0
+    if rise_K is not None:
+        ax = axes[i]
+        image = ax.imshow(rise_K + ambient_K - ZERO_CELSIUS_K, origin="lower", extent=extent,
+                          cmap=HEAT_CMAP, interpolation="bilinear")
+        for n, spot in enumerate(hotspots, start=1):
+            ax.plot(spot["x_m"] * _MM, spot["y_m"] * _MM, "o", mfc="none", mec="black", ms=9)
+            ax.annotate(str(n), (spot["x_m"] * _MM, spot["y_m"] * _MM), xytext=(5, 5),
+                        textcoords="offset points", fontsize=8)
+        fig.colorbar(image, ax=ax, shrink=0.8)
+        i += 1
+    ax = axes[i]
+    image = ax.imshow(size_m * _MM, origin="lower", extent=extent, cmap="viridis",
+                      norm=LogNorm(float(size_m.min()) * _MM, float(size_m.max()) * _MM * 1.0001))
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    i += 1
+    if final is not None:
+        points, triangles, values_K, peak = final
+        image = _draw_temperature(axes[i], points, triangles, values_K)
+        axes[i].plot(peak[1] * _MM, peak[2] * _MM, "x", color="black", ms=9)
+        fig.colorbar(image, ax=axes[i], shrink=0.8)
+    for ax, label in zip(axes, panels):
+        _draw_rects(ax, rects, colour="white", halo="black", width_pt=0.5)
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
+        ax.set_aspect("equal")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("x (mm)")
+    axes[0].set_ylabel("y (mm)")
+    fig.suptitle(title or "prediction before the solve, and the answer")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=DPI)
+    return fig

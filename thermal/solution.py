@@ -83,6 +83,10 @@ class Solution:
         Seconds spent loading, predicting, meshing, assembling, solving, in total.
     solver : dict
         Linear solver information of the last solve.
+    prediction : thermal.predict.Prediction or None
+        What the predictor said before the solve (strategies "ml" and "heuristic").
+    critical : list of dict
+        ``name``, ``tolerance_K`` and ``estimate_K`` of each critical block.
     """
 
     floorplan: object
@@ -97,6 +101,8 @@ class Solution:
     history: list = field(default_factory=list)
     timings_s: dict = field(default_factory=dict)
     solver: dict = field(default_factory=dict)
+    prediction: object = None
+    critical: list = field(default_factory=list)
 
     @property
     def ambient_K(self) -> float:
@@ -157,6 +163,9 @@ class Solution:
                      "refinement_iterations": len(self.history) - 1,
                      "history": [{"dofs": int(h["dofs"]), "estimate_K": _json_float(h["estimate_K"])}
                                  for h in self.history]},
+            "solves": _solves(self.strategy, self.history),
+            "critical": self.critical,
+            **self._prediction_summary(),
             "tolerance_K": self.tolerance_K,
             "error_estimate_K": _json_float(self.error_estimate_K),
             "energy_balance_rel": self.energy_balance_rel,
@@ -166,6 +175,12 @@ class Solution:
             "solver": {k: v for k, v in self.solver.items() if k in ("method", "iterations")},
             "version": __version__,
         }
+
+    def _prediction_summary(self) -> dict:
+        if self.prediction is None:
+            return {}
+        return {"predicted_hotspots": self.prediction.hotspots(5),
+                "corrections": len(self.history) - 1}
 
     def timings(self) -> dict:
         """The content of timings.json: seconds spent loading, predicting, meshing, assembling,
@@ -203,6 +218,20 @@ class Solution:
                                   footprints=[tuple(r) for r in self.mesh.layer_rects],
                                   title=f"{self.strategy} mesh: {self.mesh.n_triangles} triangles, "
                                         f"{self.history[-1]['dofs']} DOFs")
+        if kind == "predicted":
+            if self.prediction is None:
+                raise ValueError("this solution has no prediction (strategy "
+                                 f"{self.strategy!r}); use mesh='ml'")
+            r = self.prediction.raster
+            tri = self.mesh.triangles[self.mesh.tri_in_layer[self.power_layer]]
+            peak = self.peak
+            return plot.plot_prediction(
+                path, (r.x0, r.y0, r.x0 + r.nx * r.dx, r.y0 + r.ny * r.dy), self.prediction.size_m,
+                self.prediction.rise_K, self.ambient_K, rects, self.prediction.hotspots(5),
+                final=(self.mesh.points, tri, self.temperature_K[self.power_layer],
+                       (peak.temperature_K, peak.x_m, peak.y_m)),
+                title=f"{self.strategy}: prediction before the solve ({len(self.history) - 1} "
+                      f"corrections after it), and the answer")
         raise ValueError(f"unknown plot kind {kind!r}")
 
     def write(self, directory, plots: bool = True) -> Path:
@@ -236,11 +265,13 @@ class Solution:
             if plots:
                 self.plot(tmp / "heatmap.png", "heatmap")
                 self.plot(tmp / "mesh.png", "mesh")
+                if self.prediction is not None:
+                    self.plot(tmp / "predicted.png", "predicted")
         return directory
 
 
 OUTPUT_FILES = ("blocks.csv", "summary.json", "timings.json", "field.vtu", "heatmap.png",
-                "mesh.png")
+                "mesh.png", "predicted.png")
 """Every file that :meth:`Solution.write` may write."""
 
 
@@ -302,6 +333,12 @@ def _move_into(tmp: Path, directory: Path, owned: tuple[str, ...]) -> None:
         if (directory / name).is_file():
             (directory / name).unlink()
     tmp.rmdir()
+
+
+def _solves(strategy: str, history: list) -> int:
+    """Linear solves made: one per uniform level; two per round of the adaptive strategies (the
+    mesh and its red refinement)."""
+    return len(history) if strategy == "uniform" else 2 * len(history)
 
 
 def _json_float(x: float):

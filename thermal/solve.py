@@ -41,8 +41,12 @@ ENERGY_LIMIT = 1e-9
 MAX_DOFS = 8_000_000
 """The uniform strategy stops refining before a level would pass this many unknowns."""
 
-STRATEGIES = ("ml", "estimator", "uniform", "ml+estimator")
-AVAILABLE = ("estimator", "uniform")
+STRATEGIES = ("ml", "estimator", "uniform", "ml+estimator", "heuristic")
+AVAILABLE = STRATEGIES
+PREDICTED = ("ml", "ml+estimator", "heuristic")
+"""Strategies that predict a size field, mesh to it, solve, and let the estimator check (and
+correct where it must): "ml+estimator" is another name for "ml", which always checks;
+"heuristic" predicts from the smoothed power density without a trained model (a baseline)."""
 
 
 def solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray, x0: np.ndarray | None = None,
@@ -259,7 +263,7 @@ def steady_field(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity=None
 
 def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float = 0.1,
           row: int | None = None, critical=None, max_dofs: int = MAX_DOFS,
-          progress: Callable[[dict], None] | None = None):
+          progress: Callable[[dict], None] | None = None, model=None):
     """Steady temperatures of a floorplan on a layered stack, to a requested accuracy.
 
     Parameters
@@ -269,8 +273,13 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         Block powers in W. A PowerTrace is averaged over its rows (or ``row`` is taken).
     stack : Stack, optional
         Default: HotSpot's default package (:meth:`Stack.default`).
-    mesh : {"auto", "uniform", "estimator", "ml", "ml+estimator"}
-        Meshing strategy; "auto" is the best one available.
+    mesh : {"auto", "ml", "ml+estimator", "estimator", "uniform", "heuristic"}
+        Meshing strategy. "ml" (the default "auto" when a model is available) predicts the
+        mesh size with the trained model, solves once on that mesh and its red refinement,
+        and refines further only where the error estimate says so ("ml+estimator" is the
+        same). "estimator" starts from the initial mesh and adapts round by round;
+        "uniform" refines every triangle; "heuristic" is "ml" with the non-learned size
+        ``sqrt(8·tol·k·t / q)`` instead of the model.
     tolerance : float
         Target error of every block's max and mean temperature, in K.
     row : int, optional
@@ -283,6 +292,8 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         error estimate above the tolerance.
     progress : callable, optional
         Called with a dict (``level``, ``dofs``, ``estimate_K``, ``elapsed_s``) after each solve.
+    model : ForestModel or path, optional
+        The predictor for "ml" (:func:`thermal.predict.load_model`); default: the shipped one.
 
     Returns
     -------
@@ -294,7 +305,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
 
     t_start = time.perf_counter()
     if mesh == "auto":
-        mesh = AVAILABLE[0]
+        mesh = "ml" if model is not None or _shipped_model_exists() else "estimator"
     if mesh not in STRATEGIES:
         raise InputError(f"unknown mesh strategy {mesh!r}; choose from {', '.join(STRATEGIES)}",
                          field="mesh")
@@ -317,7 +328,14 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
 
     m = initial_mesh(block_rects, layer_rects, size_fn=_die_size_fn(die))
     t_mesh = time.perf_counter() - t_load
-    if mesh == "estimator":
+    t_predict, prediction = 0.0, None
+    if mesh in PREDICTED:
+        t = time.perf_counter()
+        prediction = _predictor(mesh, model).predict(floorplan, power_w, stack, tolerance)
+        t_predict = time.perf_counter() - t
+        m = _meshed_to_prediction(m, prediction, floorplan, block_tolerance, tolerance, max_dofs)
+        t_mesh += time.perf_counter() - t - t_predict
+    if mesh in PREDICTED or mesh == "estimator":
         from .adapt import adaptive_solve
 
         result = adaptive_solve(m, stack, power_w, block_tolerance, tolerance, conductivity, die,
@@ -332,14 +350,68 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
             m, stack, power_w, conductivity, die, block_tolerance, tolerance, max_dofs,
             progress, t_start)
         t_mesh += t_refine
-    timings.update(load=t_load - t_start, predict=0.0, mesh=t_mesh,
+    timings.update(load=t_load - t_start, predict=t_predict, mesh=t_mesh,
                    total=time.perf_counter() - t_start)
     critical_report = [{"name": floorplan.names[i], "tolerance_K": float(critical_tol[i]),
                         "estimate_K": float(block_error[i])} for i in np.nonzero(critical_tol)[0]]
     return Solution(floorplan=floorplan, stack=stack, mesh=m, power_w=power_w,
                     theta=theta, strategy=mesh, tolerance_K=tolerance, error_estimate_K=estimate,
                     energy_balance_rel=info["energy_balance_rel"], history=history,
-                    timings_s=timings, solver=info)
+                    timings_s=timings, solver=info, prediction=prediction,
+                    critical=critical_report)
+
+
+def _shipped_model_exists() -> bool:
+    from importlib import resources
+
+    from .predict import MODEL_FILE
+
+    return (resources.files("thermal") / "models" / MODEL_FILE).is_file()
+
+
+def _predictor(strategy: str, model):
+    """The size predictor of a strategy: the heuristic, a given model (or its path), or the
+    shipped model."""
+    from . import predict
+
+    if strategy == "heuristic":
+        return predict.HeuristicModel()
+    if model is None:
+        model = predict.default_model()
+        if model is None:
+            raise InputError("no trained model is installed (thermal/models/"
+                             f"{predict.MODEL_FILE}); pass --model, or use --mesh estimator",
+                             field="mesh")
+    elif not isinstance(model, predict.ForestModel):
+        model = predict.load_model(model)
+    return model
+
+
+def _meshed_to_prediction(m, prediction, floorplan, block_tolerance, tolerance, max_dofs):
+    """The initial mesh bisected to the predicted size (finer by √(tol_block / tol) on
+    critical blocks), within the unknowns the solve may use."""
+    from .refine import refined_to_size, with_longest_edge_first
+
+    size_fn = prediction.size_fn()
+    tight = np.flatnonzero(block_tolerance < tolerance)
+    if tight.size:
+        rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.left_m + floorplan.width_m,
+                      floorplan.bottom_m + floorplan.height_m][tight]
+        factor = np.sqrt(block_tolerance[tight] / tolerance)
+        base = size_fn
+
+        def size_fn(xy):
+            inside = ((xy[:, None, 0] >= rects[:, 0]) & (xy[:, None, 0] <= rects[:, 2])
+                      & (xy[:, None, 1] >= rects[:, 1]) & (xy[:, None, 1] <= rects[:, 3]))
+            scale = np.where(inside, factor, 1.0).min(axis=1)
+            return base(xy) * scale
+
+    # the check solves the red refinement (4x), keep that within max_dofs
+    limit = max(int(max_dofs / 4 / 1.3), m.n_triangles)
+    try:
+        return refined_to_size(with_longest_edge_first(m), size_fn, max_triangles=limit)
+    except ValueError:  # the prediction asks for more than the budget: keep what the loop can
+        return with_longest_edge_first(m)
 
 
 CRITICAL_FRACTION = 0.25

@@ -1,0 +1,279 @@
+"""The hotspot / mesh-size predictor: numpy inference against scikit-learn, safe model files,
+determinism, training from the command line, and strategy "ml" against the exact solution."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import thermal
+from thermal.errors import InputError
+from thermal.gallery import exact_solution
+from thermal.predict import (FEATURES, Forest, HeuristicModel, default_model, feature_rasters,
+                             load_model, save_model)
+from thermal.train import KINDS, generate_case
+
+REPO = Path(__file__).resolve().parents[1]
+FLOORPLANS = REPO / "tests" / "data"
+
+
+def _ev6():
+    fp = thermal.read_floorplan(FLOORPLANS / "ev6.flp")
+    power = thermal.read_ptrace(FLOORPLANS / "gcc.ptrace").mean()
+    return fp, power, thermal.Stack.read(FLOORPLANS / "ev6_3layer.toml")
+
+
+@pytest.fixture(scope="module")
+def small_forests():
+    from sklearn.ensemble import RandomForestRegressor
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, len(FEATURES)))
+    y = np.sin(x[:, 0]) + x[:, 3] * x[:, 5] + 0.1 * rng.normal(size=600)
+    forest = RandomForestRegressor(n_estimators=7, max_depth=8, random_state=0).fit(x, y)
+    return forest, Forest.from_sklearn(forest), rng.normal(size=(300, len(FEATURES)))
+
+
+def test_numpy_forest_matches_scikit_learn(small_forests):
+    forest, flat, x = small_forests
+    np.testing.assert_allclose(flat.predict(x), forest.predict(x), rtol=1e-12, atol=1e-12)
+
+
+def test_model_file_round_trip_and_no_pickle(small_forests, tmp_path, monkeypatch):
+    _, flat, x = small_forests
+    path = tmp_path / "m.npz"
+    save_model(path, flat, flat, {"note": "test"})
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("a model must not unpickle"))
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("a model must not unpickle"))
+    model = load_model(path)
+    np.testing.assert_array_equal(model.size.predict(x), flat.predict(x))
+    assert model.meta["note"] == "test" and model.meta["features"] == list(FEATURES)
+
+
+def _rewritten(path: Path, out: Path, **changes) -> Path:
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays.update(changes)
+    with open(out, "wb") as f:
+        np.savez(f, **arrays)
+    return out
+
+
+@pytest.mark.parametrize("tamper, fragment", [
+    ("garbage", "cannot be read as plain arrays"),
+    ("pickle", "cannot be read as plain arrays"),
+    ("object_array", "cannot be read as plain arrays"),
+    ("cycle", "out of range"),
+    ("feature_index", "out of range"),
+    ("format", "format is not"),
+    ("missing", "is missing"),
+    ("absent", "no such model file"),
+])
+def test_tampered_or_foreign_model_is_refused(small_forests, tmp_path, tamper, fragment):
+    _, flat, _ = small_forests
+    good = tmp_path / "good.npz"
+    save_model(good, flat, flat, {})
+    bad = tmp_path / "bad.npz"
+    if tamper == "garbage":
+        bad.write_bytes(b"\x00\x01not a zip file at all")
+    elif tamper == "pickle":
+        bad.write_bytes(pickle.dumps({"size_feature": [1, 2, 3]}))
+    elif tamper == "object_array":
+        with zipfile.ZipFile(good) as z, zipfile.ZipFile(bad, "w") as out:
+            for name in z.namelist():
+                out.writestr(name, z.read(name))
+            buf = tmp_path / "obj.npy"
+            np.save(buf, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+            out.writestr("size_extra.npy", buf.read_bytes())
+    elif tamper == "cycle":
+        left = flat.left.astype(np.int32).copy()
+        inner = np.flatnonzero(left >= 0)
+        left[inner[3]] = inner[3]  # a node that is its own child: evaluation would never end
+        _rewritten(good, bad, size_left=left)
+    elif tamper == "feature_index":
+        feature = flat.feature.astype(np.int32).copy()
+        feature[np.flatnonzero(flat.left >= 0)[0]] = len(FEATURES) + 5
+        _rewritten(good, bad, rise_feature=feature)
+    elif tamper == "format":
+        meta = json.dumps({"format": "something-else", "version": 1}).encode()
+        _rewritten(good, bad, meta=np.frombuffer(meta, np.uint8))
+    elif tamper == "missing":
+        with np.load(good) as z:
+            arrays = {k: z[k] for k in z.files if k != "rise_value"}
+        np.savez(bad, **arrays)
+    with pytest.raises(InputError, match=fragment) as info:
+        load_model(bad)
+    assert "bad.npz" in str(info.value)
+
+
+def test_cli_refuses_a_tampered_model_with_one_line(tmp_path):
+    bad = tmp_path / "model.npz"
+    bad.write_bytes(pickle.dumps([1, 2, 3]))
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "thermal", "solve", str(FLOORPLANS / "ev6.flp"),
+                        "--power", str(FLOORPLANS / "gcc.ptrace"), "--model", str(bad),
+                        "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("thermal: error: ") and "model.npz" in r.stderr
+    assert not out.exists()
+
+
+def test_shipped_model_loads_and_predicts_deterministically():
+    model = default_model()
+    assert model is not None, "the package ships thermal/models/hotspot_model.npz"
+    assert model.meta["samples"] >= 50
+    fp, power, stack = _ev6()
+    power_w = np.array([power[n] for n in fp.names])
+    a = model.predict(fp, power_w, stack, 0.1)
+    b = model.predict(fp, power_w, stack, 0.1)
+    np.testing.assert_array_equal(a.size_m, b.size_m)
+    np.testing.assert_array_equal(a.rise_K, b.rise_K)
+    assert (a.size_m > 0).all() and np.isfinite(a.rise_K).all()
+    # a 4x tighter tolerance halves the size wherever no bound clips it (h ∝ √tol)
+    a = model.predict(fp, power_w, stack, 0.02)
+    finer = model.predict(fp, power_w, stack, 0.005)
+    assert (finer.size_m <= a.size_m * (1 + 1e-12)).all()
+    free = (a.size_m < a.size_m.max()) & (finer.size_m > finer.size_m.min())
+    assert free.mean() > 0.2
+    np.testing.assert_allclose(finer.size_m[free] / a.size_m[free], 0.5, rtol=1e-9)
+
+
+def test_features_are_the_physics_scales():
+    """A uniform density gives a flat smoothed rise equal to q·λ²/(k·t) (in log10)."""
+    from thermal.floorplan import make_floorplan
+    from thermal.predict import spreading_length
+
+    fp = make_floorplan(["a"], [0.0], [0.0], [0.01], [0.01])
+    stack = _ev6()[2]
+    raster, f, extra = feature_rasters(fp, np.array([10.0]), stack)
+    lam, kt, _ = spreading_length(stack)
+    expected = np.log10(1e-4 + 1e5 * lam ** 2 / kt)
+    np.testing.assert_allclose(f[FEATURES.index("rise_1")], expected, rtol=1e-9)
+    assert extra["density"] == pytest.approx(np.full((raster.ny, raster.nx), 1e5))
+
+
+def test_generator_is_seeded_and_varied():
+    a, b = generate_case(11), generate_case(11)
+    assert a.kind == b.kind and a.floorplan.names == b.floorplan.names
+    np.testing.assert_array_equal(a.power_w, b.power_w)
+    kinds = {generate_case(s).kind for s in range(40)}
+    assert kinds == set(KINDS)
+    densities = np.concatenate([c.power_w / (c.floorplan.width_m * c.floorplan.height_m)
+                                for c in map(generate_case, range(20))])
+    active = densities[densities > 0]
+    assert active.max() / active.min() > 1e3  # three orders of magnitude
+
+
+def test_tiny_training_run_from_the_command_line(tmp_path):
+    out = tmp_path / "tiny.npz"
+    r = subprocess.run([sys.executable, "-m", "thermal", "train", "--samples", "20", "--seed", "5",
+                        "--max-dofs", "40000", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    model = load_model(out)
+    assert model.meta["samples"] == 20 and model.meta["cases_used"] >= 15
+    fp, power, stack = _ev6()
+    sol = thermal.solve(fp, power, stack, mesh="ml", model=out, tolerance=0.2)
+    assert sol.error_estimate_K <= 0.2
+
+
+def _true_block_error(sol, fp, power, stack) -> float:
+    """Largest error of any block's max or mean against the exact series on the mesh's
+    (snapped) blocks."""
+    power_w = np.array([power[n] for n in fp.names])
+    r = sol.mesh.block_rects
+    exact = exact_solution(tuple(fp.bounds), np.c_[r[:, 0], r[:, 1], r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]],
+                           power_w, [(l.thickness_m, l.conductivity) for l in stack.layers],
+                           h=stack.h_bottom(fp.bounds), ambient_K=stack.ambient_K)
+    return float(max(np.abs(sol.blocks.max_K - exact.block_max()).max(),
+                     np.abs(sol.blocks.mean_K - exact.block_mean()).max()))
+
+
+@pytest.mark.parametrize("strategy", ["ml", "heuristic"])
+def test_predicted_strategies_meet_the_tolerance_on_ev6(strategy):
+    fp, power, stack = _ev6()
+    sol = thermal.solve(fp, power, stack, mesh=strategy, tolerance=0.1)
+    assert _true_block_error(sol, fp, power, stack) <= 0.1
+    s = sol.summary()
+    assert s["mesh"]["strategy"] == strategy and s["corrections"] == len(sol.history) - 1
+    assert s["solves"] == 2 * len(sol.history)
+    if strategy == "ml":
+        spots = s["predicted_hotspots"]
+        assert len(spots) == 5
+        assert spots[0]["temperature_K"] >= spots[-1]["temperature_K"]
+        # the predicted hottest spot is within 1 mm of the true peak, or inside its block
+        d = np.hypot(spots[0]["x_m"] - sol.peak.x_m, spots[0]["y_m"] - sol.peak.y_m)
+        hottest = int(np.argmax(sol.blocks.max_K))
+        x0, y0 = fp.left_m[hottest], fp.bottom_m[hottest]
+        inside = (x0 <= spots[0]["x_m"] <= x0 + fp.width_m[hottest]
+                  and y0 <= spots[0]["y_m"] <= y0 + fp.height_m[hottest])
+        assert d <= 1e-3 or inside
+
+
+def test_ml_is_the_default_and_writes_the_prediction(tmp_path):
+    fp, power, stack = _ev6()
+    sol = thermal.solve(fp, power, stack, tolerance=0.1)
+    assert sol.strategy == "ml"
+    sol.write(tmp_path / "out")
+    assert (tmp_path / "out" / "predicted.png").stat().st_size > 10_000
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert {"predicted_hotspots", "corrections", "solves"} <= set(summary)
+    timings = json.loads((tmp_path / "out" / "timings.json").read_text())["timings_s"]
+    assert timings["predict"] > 0
+
+
+def test_solve_never_imports_scikit_learn():
+    code = ("import sys, thermal\n"
+            "fp = thermal.read_floorplan(sys.argv[1])\n"
+            "p = thermal.read_ptrace(sys.argv[2]).mean()\n"
+            "thermal.solve(fp, p, mesh='ml')\n"
+            "assert 'sklearn' not in sys.modules, 'sklearn imported'\n"
+            "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n")
+    r = subprocess.run([sys.executable, "-c", code, str(FLOORPLANS / "ev6.flp"),
+                        str(FLOORPLANS / "gcc.ptrace")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+
+
+def test_heuristic_size_follows_the_classic_p1_rule():
+    fp, power, stack = _ev6()
+    power_w = np.array([power[n] for n in fp.names])
+    a = HeuristicModel().predict(fp, power_w, stack, 0.1)
+    b = HeuristicModel().predict(fp, power_w, stack, 0.4)
+    free = (a.size_m < a.size_m.max()) & (b.size_m < b.size_m.max()) & (a.size_m > a.size_m.min())
+    np.testing.assert_allclose(b.size_m[free] / a.size_m[free], 2.0, rtol=1e-9)  # h ∝ √tol
+    assert a.rise_K is None and a.hotspots() == []
+
+
+def test_mesh_command_draws_the_predicted_size_field(tmp_path):
+    out = tmp_path / "m"
+    r = subprocess.run([sys.executable, "-m", "thermal", "mesh", str(FLOORPLANS / "ev6.flp"),
+                        "--power", str(FLOORPLANS / "gcc.ptrace"), "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["mesh.png", "predicted.png"]
+    assert "ml mesh" in r.stdout
+
+
+def test_cli_critical_block_gets_its_tolerance(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "thermal", "solve", str(FLOORPLANS / "ev6.flp"),
+                        "--power", str(FLOORPLANS / "gcc.ptrace"), "--stack",
+                        str(FLOORPLANS / "ev6_3layer.toml"), "--critical", "FPMap_0:0.02",
+                        "--critical", "L2", "--format", "json", "--no-plots"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    crit = {c["name"]: c for c in summary["critical"]}
+    assert crit["FPMap_0"]["tolerance_K"] == 0.02 and crit["FPMap_0"]["estimate_K"] <= 0.02
+    assert crit["L2"]["tolerance_K"] == pytest.approx(0.025)
+    bad = subprocess.run([sys.executable, "-m", "thermal", "solve", str(FLOORPLANS / "ev6.flp"),
+                          "--power", str(FLOORPLANS / "gcc.ptrace"), "--critical", "FPMap_0:-1"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "FPMap_0:-1" in bad.stderr
