@@ -14,6 +14,7 @@ BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 @pytest.mark.parametrize("script, expected", [
     ("solver_scaling.py", ["| level |", "GMG-CG"]),
     ("adaptive_vs_uniform.py", ["estimator", "uniform", "effectivity"]),
+    ("ml_mesh.py", ["| strategy |", "heuristic", "ml"]),
 ])
 def test_benchmark_runs_quick(script, expected):
     run = subprocess.run([sys.executable, str(BENCHMARKS / script), "--quick"],

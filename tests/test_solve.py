@@ -291,3 +291,12 @@ def test_solution_reads_well_in_a_notebook():
     assert "IntReg" in repr(sol.blocks) and len(repr(sol)) < 200
     for kind in ("heatmap", "mesh"):
         assert sol.plot(kind=kind).get_axes()  # drawn, nothing saved without a path
+
+
+def test_a_solve_that_would_not_fit_in_memory_is_refused_with_the_numbers():
+    from thermal.solve import check_memory
+
+    check_memory(1_000_000, available=8 * 2**30)  # 1M unknowns fit in 8 GiB
+    with pytest.raises(thermal.SolverError, match=r"50,000,000 unknowns needs about 41.9 GiB "
+                                                  r"but only 8.0 GiB"):
+        check_memory(50_000_000, available=8 * 2**30)

@@ -10,6 +10,7 @@ residual must be below :data:`RESIDUAL_LIMIT` and the heat balance must close, o
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -221,6 +222,43 @@ def block_stats(mesh: Mesh, field: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return hi, mean, lo
 
 
+BYTES_PER_DOF = 900
+"""Peak memory of an assembled and solved unknown with its multigrid hierarchy: 985 MiB for
+1.73M DOFs measured (benchmarks/results/solver_scaling.md), about 600 B each; 900 leaves
+headroom."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the operating system says are available, or None where it can't say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(n_unknowns: int, available: int | None = None) -> None:
+    """Refuse, with the numbers, a solve that would not fit in memory (instead of being killed).
+
+    Raises
+    ------
+    SolverError
+        When ``n_unknowns`` x :data:`BYTES_PER_DOF` exceeds the available memory.
+    """
+    need = n_unknowns * BYTES_PER_DOF
+    available = available_memory() if available is None else available
+    if available is not None and need > available:
+        raise SolverError(f"a solve of {n_unknowns:,} unknowns needs about {need / 2**30:.1f} GiB "
+                          f"but only {available / 2**30:.1f} GiB of memory is available; loosen "
+                          f"--tolerance or free memory")
+
+
 def steady_field(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity=None,
                  die_bounds=None, x0: np.ndarray | None = None, method: str = "auto",
                  coarse: list | None = None):
@@ -241,6 +279,7 @@ def steady_field(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity=None
     system : System
     """
     t0 = time.perf_counter()
+    check_memory(mesh.n_nodes * len(stack.layers))
     system = assemble(mesh, stack, power_w, block_conductivity, die_bounds)
     t1 = time.perf_counter()
     guess = None
