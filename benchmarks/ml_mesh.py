@@ -592,54 +592,70 @@ def run_case(spec: tuple, args, strategies) -> dict:
     return res
 
 
-def main(argv=None) -> int:
-    """Run every case, print the report on stdout (and write it), progress on stderr.
-
-    Returns 1 when a solve or an analysis failed, else 0.
-    """
-    args = parse_args(argv)
-    strategies = list(args.strategies)
-    t_start, load_start, digest = time.perf_counter(), _load_average(), source_digest()
-    started = time.strftime("%Y-%m-%d %H:%M")
-    if args.blas_threads is not None:  # read by the spawned processes when numpy loads
-        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[name] = str(args.blas_threads)
-    results = [run_case(spec, args, strategies) for spec in case_specs(args)]
-
-    command = "python " + shlex.join([os.path.relpath(sys.argv[0], Path.cwd())]
-                                     + (sys.argv[1:] if argv is None else list(argv)))
+def report(results: list[dict], args, strategies, command: str, run: dict,
+           of: int | None = None) -> str:
+    """The Markdown report of ``results``; ``of``: the number of cases, when still running."""
     runs = [r for res in results for r in res.get("runs", {}).values() if _ok(r)]
     blas = runs[0]["blas"] if runs else "BLAS unknown"
     tol = args.tolerance
     failed_analyses = [f"{res['key']} ({res['analysis_failed']})" for res in results
                        if "analysis_failed" in res]
+    now = source_digest()
     out = [f"## Meshing strategies {', '.join(strategies)} against the exact solution, "
-           f"tolerance {tol:g} K", "",
-           f"Command: `{command}`  ", f"Environment: {environment(blas)}  ",
-           f"Run {started}; 1-minute load average {load_start} at the start, "
-           f"{_load_average()} at the end (the machine's other users share its CPUs); total "
-           f"{time.perf_counter() - t_start:.0f} s; sources of `thermal/` {digest}"
-           + ("" if source_digest() == digest else f", **changed during the run** (now "
-              f"{source_digest()}): the runs may mix versions"), "",
-           "### Summary over all cases", "", summary_table(results, strategies, tol), "",
-           "### Predicted hot spot against the exact peak", "",
-           *hotspot_section(results, strategies), "",
-           "### Where ml loses (more DOFs or time than heuristic or estimator, or error above "
-           f"{tol:g} K)", "", *(losses(results, tol) if "ml" in strategies else ["- ml not run"]),
-           "", "### Per case", "", case_table(results, strategies, tol), "",
-           "### Cases", "", *case_lines(results), "", "### Method", "",
-           *notes(results, args, strategies)]
+           f"tolerance {tol:g} K", ""]
+    if of is not None:
+        out += [f"**Partial: {len(results)} of {of} cases so far (the run is still going, or "
+                "was stopped).**", ""]
+    out += [f"Command: `{command}`  ", f"Environment: {environment(blas)}  ",
+            f"Run {run['started']}; 1-minute load average {run['load']} at the start, "
+            f"{_load_average()} at the end (the machine's other users share its CPUs); total "
+            f"{time.perf_counter() - run['t']:.0f} s; sources of `thermal/` {run['digest']}"
+            + ("" if now == run["digest"] else f", **changed during the run** (now {now}): "
+               "the runs may mix versions"), "",
+            "### Summary over all cases", "", summary_table(results, strategies, tol), "",
+            "### Predicted hot spot against the exact peak", "",
+            *hotspot_section(results, strategies), "",
+            "### Where ml loses (more DOFs or time than heuristic or estimator, or error above "
+            f"{tol:g} K)", "",
+            *(losses(results, tol) if "ml" in strategies else ["- ml not run"]),
+            "", "### Per case", "", case_table(results, strategies, tol), "",
+            "### Cases", "", *case_lines(results), "", "### Method", "",
+            *notes(results, args, strategies)]
     if failed_analyses:
         out += ["", f"**Analysis failed** (no errors for these cases): "
                     f"{'; '.join(failed_analyses)}"]
-    report = "\n".join(out) + "\n"
-    print(report, end="")
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None) -> int:
+    """Run every case, print the report on stdout (and write it, after every case while
+    running), progress on stderr.
+
+    Returns 1 when a solve or an analysis failed, else 0.
+    """
+    args = parse_args(argv)
+    strategies = list(args.strategies)
+    run = {"t": time.perf_counter(), "load": _load_average(), "digest": source_digest(),
+           "started": time.strftime("%Y-%m-%d %H:%M")}
+    if args.blas_threads is not None:  # read by the spawned processes when numpy loads
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(args.blas_threads)
+    command = "python " + shlex.join([os.path.relpath(sys.argv[0], Path.cwd())]
+                                     + (sys.argv[1:] if argv is None else list(argv)))
+    specs, results = case_specs(args), []
+    for spec in specs:
+        results.append(run_case(spec, args, strategies))
+        if args.out != "-" and len(results) < len(specs):
+            Path(args.out).write_text(report(results, args, strategies, command, run,
+                                             of=len(specs)))
+    text = report(results, args, strategies, command, run)
+    print(text, end="")
     if args.out != "-":
-        Path(args.out).write_text(report)
+        Path(args.out).write_text(text)
         print(f"wrote {args.out}", file=sys.stderr)
-    print(f"\nTotal wall time: {time.perf_counter() - t_start:.0f} s", file=sys.stderr)
-    failed = failed_analyses or [r for res in results for r in res.get("runs", {}).values()
-                                 if r and "failed" in r]
+    print(f"\nTotal wall time: {time.perf_counter() - run['t']:.0f} s", file=sys.stderr)
+    failed = [res for res in results if "analysis_failed" in res
+              or any(r and "failed" in r for r in res.get("runs", {}).values())]
     return 1 if failed else 0
 
 
