@@ -44,7 +44,8 @@ Usage::
     python benchmarks/ml_mesh.py --cases 10 --strategies estimator ml --no-reference
 
 The report goes to stdout and, unless ``--quick`` (or ``--out -``), to
-``benchmarks/results/ml_mesh.md``; progress goes to stderr. Exit status 1 when a solve or an
+``benchmarks/results/ml_mesh.md`` at the end (the report so far to ``ml_mesh.md.partial`` after
+every case, removed at the end); progress goes to stderr. Exit status 1 when a solve or an
 analysis failed (a strategy that ``thermal.solve`` says is "not available yet" is marked as
 such and does not count).
 """
@@ -645,13 +646,14 @@ def main(argv=None) -> int:
     specs, results = case_specs(args), []
     for spec in specs:
         results.append(run_case(spec, args, strategies))
-        if args.out != "-" and len(results) < len(specs):
-            Path(args.out).write_text(report(results, args, strategies, command, run,
-                                             of=len(specs)))
+        if args.out != "-":  # the report so far, beside the results (a stopped run keeps it)
+            Path(args.out + ".partial").write_text(report(results, args, strategies, command,
+                                                          run, of=len(specs)))
     text = report(results, args, strategies, command, run)
     print(text, end="")
     if args.out != "-":
         Path(args.out).write_text(text)
+        Path(args.out + ".partial").unlink(missing_ok=True)
         print(f"wrote {args.out}", file=sys.stderr)
     print(f"\nTotal wall time: {time.perf_counter() - run['t']:.0f} s", file=sys.stderr)
     failed = [res for res in results if "analysis_failed" in res
