@@ -277,7 +277,8 @@ class Prediction:
                  "temperature_K": float(self.ambient_K + self.rise_K[iy[i], ix[i]])} for i in order]
 
 
-def _bounded_size(size, raster: Raster, floorplan) -> np.ndarray:
+def _bounded_size(size, floorplan) -> np.ndarray:
+    """Sizes clipped to [1e-4 of the die's longer side, :data:`MAX_SIZE_FRACTION` of its shorter]."""
     x0, y0, x1, y1 = floorplan.bounds
     upper = MAX_SIZE_FRACTION * min(x1 - x0, y1 - y0)
     lower = 1e-4 * max(x1 - x0, y1 - y0)
@@ -294,7 +295,7 @@ class HeuristicModel:
         raster, _, extra = feature_rasters(floorplan, power_w, stack)
         q = np.maximum(extra["smoothed"], 1e-3 * max(extra["smoothed"].max(), 1e-30))
         size = np.sqrt(8.0 * tolerance * extra["kt"] / q)
-        return Prediction(raster, _bounded_size(size, raster, floorplan), None, stack.ambient_K)
+        return Prediction(raster, _bounded_size(size, floorplan), None, stack.ambient_K)
 
 
 @dataclass(frozen=True, eq=False)
@@ -358,7 +359,7 @@ class ForestModel:
         log_size = self.size.predict(x).reshape(shape)
         size = np.exp(log_size) * np.sqrt(tolerance) * SIZE_SAFETY
         rise = 10.0 ** self.rise.predict(x).reshape(shape)
-        return Prediction(raster, _bounded_size(size, raster, floorplan), rise, stack.ambient_K)
+        return Prediction(raster, _bounded_size(size, floorplan), rise, stack.ambient_K)
 
 
 def save_model(path, size: Forest, rise: Forest, meta: dict) -> None:

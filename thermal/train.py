@@ -159,12 +159,11 @@ def generate_case(seed: int, kind: str | None = None, shared_footprint: bool | N
     kind = KINDS[int(rng.integers(len(KINDS)))] if kind is None else kind
     if kind not in KINDS:
         raise ValueError(f"unknown case kind {kind!r}; choose from {', '.join(KINDS)}")
-    die_w, die_h = _log_uniform(rng, 3e-3, 20e-3), 0.0
+    die_w = _log_uniform(rng, 3e-3, 20e-3)
     die_h = die_w * _log_uniform(rng, 0.6, 1.6)
     rects, density = {"slicing": _slicing, "cores": _cores, "manycore": _manycore,
                       "hot_spot": _hot_spot}[kind](rng, die_w, die_h)
     if len(rects) > max_blocks:
-        rects, density = rects[:0], density[:0]
         rects = slicing_rects(max_blocks, int(rng.integers(2**31)), (0.0, 0.0, die_w, die_h))
         density = _log_uniform(rng, 2e3, 3e6, max_blocks) * (rng.random(max_blocks) < 0.7)
     # whitespace: a few idle blocks left out (filled with the die's material)
