@@ -62,6 +62,20 @@ BLOCK_FRACTION = 0.5
 the block's largest are marked too."""
 
 
+def marked_in_regions(cover, indicator: np.ndarray, over: np.ndarray) -> np.ndarray:
+    """:func:`marked_in_blocks` for regions given by a (M, R) sparse ``cover``."""
+    cover = cover.tocoo()
+    tri, region = cover.row, cover.col
+    keep = over[region]
+    tri, region = tri[keep], region[keep]
+    marked = np.zeros(len(indicator), bool)
+    if tri.size:
+        largest = np.zeros(len(over))
+        np.maximum.at(largest, region, indicator[tri])
+        marked[tri[indicator[tri] >= BLOCK_FRACTION * largest[region]]] = True
+    return marked
+
+
 def marked_in_blocks(mesh: Mesh, indicator: np.ndarray, over: np.ndarray) -> np.ndarray:
     """Triangles of the blocks flagged in ``over`` (B,) whose indicator is at least
     :data:`BLOCK_FRACTION` of their block's largest: bool mask (M,).
@@ -82,7 +96,9 @@ def marked_in_blocks(mesh: Mesh, indicator: np.ndarray, over: np.ndarray) -> np.
 
 def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.ndarray,
                    tolerance: float, block_conductivity=None, die_bounds=None,
-                   max_dofs: int = 8_000_000, progress=None) -> Adapted:
+                   max_dofs: int = 8_000_000, progress=None, steps: list | None = None,
+                   rects: np.ndarray | None = None, rect_tolerance: np.ndarray | None = None
+                   ) -> Adapted:
     """Refine ``mesh`` adaptively until every block's estimated error is within its tolerance.
 
     Parameters
@@ -99,13 +115,26 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         Stop before the fine solve of a round would pass this many unknowns.
     progress : callable, optional
         Called with a dict after every round.
+    steps : list, optional
+        The nested meshes ``mesh`` was bisected from, as recorded by
+        :func:`thermal.refine.refined_to_size`: the first solve's multigrid levels.
+    rects, rect_tolerance : (R, 4), (R,), optional
+        Critical rectangles (x0, y0, x1, y1) held to their own tolerance
+        (:mod:`thermal.critical`).
     """
+    from .critical import rect_cover
+
+    rects = np.zeros((0, 4)) if rects is None else np.asarray(rects, float).reshape(-1, 4)
+    rect_tolerance = np.zeros(0) if rect_tolerance is None else np.asarray(rect_tolerance, float)
     t_start = time.perf_counter()
     mesh = with_longest_edge_first(mesh)  # bisect longest edges first: angles stay ≥ ~21°
     n_layers = len(stack.layers)
     power_layer = stack.power_layers[0]
-    guess, levels, history = None, [], []
+    guess, history = None, []
     timings = {"assemble": 0.0, "solve": 0.0, "estimate": 0.0, "mesh": 0.0}
+    t = time.perf_counter()
+    levels = _bisection_levels(mesh, steps, stack, power_w, block_conductivity, die_bounds)
+    timings["mesh"] += time.perf_counter() - t
 
     def solved(m, x0, coarse):
         theta, info, system = steady_field(m, stack, power_w, block_conductivity, die_bounds,
@@ -124,15 +153,17 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         timings["mesh"] += time.perf_counter() - t
         theta_fine, info_fine, _ = solved(fine, (to_fine @ theta.T).T, fine_levels)
         t = time.perf_counter()
-        est = two_level_estimate(mesh, theta, fine, theta_fine, to_fine, power_layer)
+        est = two_level_estimate(mesh, theta, fine, theta_fine, to_fine, power_layer, rects)
         timings["estimate"] += time.perf_counter() - t
         over = np.maximum(est.block_max, est.block_mean) / block_tolerance
+        rect_over = np.maximum(est.rect_max, est.rect_mean) / rect_tolerance
         history.append({"dofs": info_fine["dofs"], "coarse_dofs": info["dofs"],
-                        "estimate_K": est.value, "worst_ratio": float(np.nanmax(np.r_[over, 0.0]))})
+                        "estimate_K": est.value,
+                        "worst_ratio": float(np.nanmax(np.r_[over, rect_over, 0.0]))})
         if progress is not None:
             progress({"level": len(history) - 1, "dofs": info_fine["dofs"], "estimate_K": est.value,
                       "elapsed_s": time.perf_counter() - t_start})
-        done = not (over > 1).any() and est.peak <= tolerance
+        done = not (over > 1).any() and not (rect_over > 1).any() and est.peak <= tolerance
         if done or 4 * info_fine["dofs"] * 1.3 > max_dofs:
             return Adapted(mesh=fine, theta=theta_fine, estimate=est, coarse_mesh=mesh,
                            coarse_theta=theta, info=info_fine,
@@ -143,8 +174,18 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         cover = mesh.tri_cover().tocoo()
         target = np.full(mesh.n_triangles, tolerance)
         np.minimum.at(target, cover.row, block_tolerance[cover.col])
-        marked = (marked_dorfler(est.tri_indicator, target) | (est.tri_indicator > 2 * target)
-                  | marked_in_blocks(mesh, est.tri_indicator, over > 1))
+        marked = marked_in_blocks(mesh, est.tri_indicator, over > 1)
+        if len(rects):
+            in_rect = rect_cover(mesh, rects)
+            r = in_rect.tocoo()
+            np.minimum.at(target, r.row, rect_tolerance[r.col])
+            marked |= marked_in_regions(in_rect, est.tri_indicator, rect_over > 1)
+        # a region's mean also moves with the error elsewhere (the level of the whole field):
+        # while a region is over its tolerance, hold every triangle to it
+        still_over = np.r_[block_tolerance[over > 1], rect_tolerance[rect_over > 1]]
+        if still_over.size:
+            target = np.minimum(target, still_over.min())
+        marked |= marked_dorfler(est.tri_indicator, target) | (est.tri_indicator > 2 * target)
         new = refined(mesh, marked)
         to_new = bisection_prolongation(mesh, new)
         guess = (to_new @ np.nan_to_num(theta).T).T
@@ -152,6 +193,35 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         levels = _kept_levels([(step, system.matrix)] + levels, int(dof_numbering(new, n_layers).max()) + 1)
         mesh = new
         timings["mesh"] += time.perf_counter() - t
+
+
+def _bisection_levels(mesh: Mesh, steps, stack, power_w, block_conductivity, die_bounds) -> list:
+    """Multigrid levels (finest first) for a solve on ``mesh`` from the meshes it was bisected
+    from (``steps``, coarsest first, each with its node prolongation onto the next).
+
+    Walking from the finest, a mesh becomes a level once it has at most :data:`COARSEN_RATIO`
+    of the last level's nodes (the prolongations in between are multiplied); each level's
+    system is assembled on its own mesh. Below ``COARSEST_DOFS`` unknowns the rest is dropped:
+    that level is factorised.
+    """
+    from .assemble import assemble
+    from .solve import COARSEST_DOFS
+
+    if not steps:
+        return []
+    n_layers = len(stack.layers)
+    levels, pending, finer = [], None, dof_numbering(mesh, n_layers)
+    last = mesh.n_nodes
+    for i, (coarser, prolongation) in enumerate(reversed(steps)):
+        pending = prolongation if pending is None else (pending @ prolongation).tocsr()
+        if coarser.n_nodes > COARSEN_RATIO * last and i < len(steps) - 1:
+            continue
+        system = assemble(coarser, stack, power_w, block_conductivity, die_bounds)
+        levels.append((dof_prolongation(pending, finer, system.node2dof), system.matrix))
+        pending, finer, last = None, system.node2dof, coarser.n_nodes
+        if system.n_dofs <= COARSEST_DOFS:
+            break
+    return levels
 
 
 def _kept_levels(levels: list, n_finest: int) -> list:

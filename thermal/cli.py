@@ -359,18 +359,20 @@ def _cmd_mesh(args) -> int:
     fp, power, stack = _load(args)
     model = _model(args)
     from .power import power_vector
-    from .solve import MAX_DOFS, _meshed_to_prediction, _predictor
+    from .solve import MAX_DOFS, meshed_to_prediction, predictor
 
     die = fp.bounds
     layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
     rects = np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m]
     m = initial_mesh(rects, layer_rects, size_fn=_die_size_fn(die))
     power_w = power_vector(fp, power)
-    predictor = _predictor("ml", model) if model is not None or _has_shipped_model() else \
-        _predictor("heuristic", None)
+    predictor = predictor("ml", model) if model is not None or _has_shipped_model() else \
+        predictor("heuristic", None)
     prediction = predictor.predict(fp, power_w, stack, args.tolerance)
-    tolerances = np.full(len(fp.names), args.tolerance)
-    sized = _meshed_to_prediction(m, prediction, fp, tolerances, args.tolerance, MAX_DOFS)
+    from .critical import resolved
+
+    regions = resolved(fp, args.tolerance, stack.critical)
+    sized, _ = meshed_to_prediction(m, prediction, fp, regions, args.tolerance, MAX_DOFS)
     from . import plot
     from .solution import writing_into
 
@@ -391,9 +393,9 @@ def _cmd_mesh(args) -> int:
 
 
 def _has_shipped_model() -> bool:
-    from .solve import _shipped_model_exists
+    from .solve import shipped_model_exists
 
-    return _shipped_model_exists()
+    return shipped_model_exists()
 
 
 def _check_out(out) -> None:

@@ -22,9 +22,10 @@ on four times the unknowns (cheap with the nested multigrid) and measures both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
 from .mesh import Mesh
 from .solve import block_stats
@@ -52,12 +53,16 @@ class ErrorEstimate:
         Estimated error (K) of each block's max and mean on the power layer, fine solution.
     peak : float
         Estimated error of the peak temperature (K).
+    rect_max, rect_mean : (R,) float
+        The same for the critical rectangles (:mod:`thermal.critical`), if any.
     """
 
     tri_indicator: np.ndarray
     block_max: np.ndarray
     block_mean: np.ndarray
     peak: float
+    rect_max: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    rect_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def value(self) -> float:
@@ -66,7 +71,8 @@ class ErrorEstimate:
 
 
 def two_level_estimate(coarse: Mesh, theta_coarse: np.ndarray, fine: Mesh, theta_fine: np.ndarray,
-                       prolongation, power_layer: int = 0) -> ErrorEstimate:
+                       prolongation, power_layer: int = 0, rects: np.ndarray | None = None
+                       ) -> ErrorEstimate:
     """Compare a solution with the one on the red refinement of its mesh.
 
     Parameters
@@ -79,6 +85,8 @@ def two_level_estimate(coarse: Mesh, theta_coarse: np.ndarray, fine: Mesh, theta
         :func:`thermal.refine.node_prolongation` of ``coarse``.
     power_layer : int
         Layer whose block values are estimated.
+    rects : (R, 4) float, optional
+        Critical rectangles (x0, y0, x1, y1) whose max and mean are estimated too.
 
     Returns
     -------
@@ -91,16 +99,30 @@ def two_level_estimate(coarse: Mesh, theta_coarse: np.ndarray, fine: Mesh, theta
     nodes = np.c_[coarse.triangles, tri2edge + n]                            # the 6 fine nodes
     tri_indicator = diff[nodes].max(axis=1)
 
-    hi_c, mean_c, _ = block_stats(coarse, theta_coarse[power_layer])
-    hi_f, mean_f, _ = block_stats(fine, theta_fine[power_layer])
-    # A block's max is a point value whose location moves between levels, so the change of the
-    # max alone can vanish by chance; the largest pointwise change on the block bounds it from
-    # above but can be far larger. The estimate takes the larger of the two.
     pointwise = np.abs(np.nan_to_num(theta_fine[power_layer]) - interpolated[power_layer])
-    sup_change, _, _ = block_stats(fine, pointwise)
-    block_max = np.maximum(np.abs(hi_f - hi_c) / (MEAN_RATIO - 1.0), sup_change / (MAX_RATIO - 1.0))
+
+    def region_errors(cover_coarse, cover_fine):
+        hi_c, mean_c, _ = block_stats(coarse, theta_coarse[power_layer], cover_coarse)
+        hi_f, mean_f, _ = block_stats(fine, theta_fine[power_layer], cover_fine)
+        # A block's max is a point value whose location moves between levels, so the change of
+        # the max alone can vanish by chance; the largest pointwise change on the block bounds
+        # it from above but can be far larger. The estimate takes the larger of the two.
+        sup_change, _, _ = block_stats(fine, pointwise, cover_fine)
+        return (np.maximum(np.abs(hi_f - hi_c) / (MEAN_RATIO - 1.0), sup_change / (MAX_RATIO - 1.0)),
+                np.abs(mean_f - mean_c) / (MEAN_RATIO - 1.0))
+
+    block_max, block_mean = region_errors(None, None)
+    rect_max = rect_mean = np.zeros(0)
+    if rects is not None and len(rects):
+        from .critical import rect_cover
+
+        # the same region on both levels: the red children of the coarse triangles in it
+        # (consecutive, four each); by the fine centroids alone it would differ by a band of
+        # half a triangle whose temperature change is first order in h
+        in_coarse = rect_cover(coarse, rects)
+        rect_max, rect_mean = region_errors(in_coarse, sp.kron(in_coarse, np.ones((4, 1))).tocsr())
     peak_change = abs(np.nanmax(theta_fine) - np.nanmax(theta_coarse))
-    return ErrorEstimate(tri_indicator=tri_indicator, block_max=block_max,
-                         block_mean=np.abs(mean_f - mean_c) / (MEAN_RATIO - 1.0),
-                         peak=peak_change / (MEAN_RATIO - 1.0))
+    return ErrorEstimate(tri_indicator=tri_indicator, block_max=block_max, block_mean=block_mean,
+                         peak=peak_change / (MEAN_RATIO - 1.0), rect_max=rect_max,
+                         rect_mean=rect_mean)
 

@@ -53,18 +53,20 @@ RASTER_CELLS = 192
 FEATURES = ("rise_half", "rise_1", "rise_2", "rise_4", "rise_uniform",
             "contrast", "gradient", "edge_distance", "jump_distance", "die_distance",
             "block_size", "log_conductivity_ratio", "log_lambda", "lambda_over_die",
-            "relative_1", "relative_4")
+            "relative_1", "relative_4", "screened_rise", "screened_curvature")
 
 FORMAT = "thermal-forest"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MODEL_FILE = "hotspot_model.npz"
-SIZE_SAFETY = 2.4
+SIZE_SAFETY = 1.7
 """The predicted size is multiplied by this. The forest predicts the typical (log-mean) size,
 and the element count is dominated by where that is too small; bisection to a size bound also
-overshoots by up to √2. Over 8 generated validation cases (seeds 20,000,000+, neither training
-nor test; shared-footprint stacks) at 0.1 K, 2.4 took 21 s in all against 50 s at 1.2 and 81 s
-at 1.7 (median 66k DOFs against 145k and 87k; corrections rise from ≤ 2 to ≤ 4 per case); the
-machine was shared, so the times are rough, the DOFs are not."""
+overshoots by up to √2. ``python benchmarks/size_safety.py`` (12 generated validation cases,
+seeds 20,000,000+, neither training nor test; ml at 0.1 K, all within 0.05 K of the exact
+solution at every factor) measured, side by side: 1.2 → median 84,705 DOFs, 2 solves, 30.9 s
+in all; 1.7 → 56,991 DOFs, 3 solves (at most 1 correction), 16.9 s; 2.4 → 45,188 DOFs, 4
+solves (≤ 2 corrections), 18.3 s; 3.4 → 39,663, 20.8 s; 4.8 → 36,776, 21.4 s. 1.7 is the
+quickest in all and needs one correction at most."""
 
 MAX_SIZE_FRACTION = 1 / 24
 """No predicted size exceeds this fraction of the die's shorter side (the initial mesh's)."""
@@ -144,6 +146,43 @@ def _h(stack) -> float:
     return 1.0 / (stack.r_convec * x * y)
 
 
+def screened_rise(raster: Raster, density: np.ndarray, lam: float, kt: float,
+                  resistance: float) -> tuple[np.ndarray, np.ndarray]:
+    """The power layer's rise in a one-layer model, solved on the raster: the physics base of
+    the forests' predictions.
+
+    The layer conducts laterally with ``k·t`` and loses heat downwards with ``g = k·t / λ²``;
+    the mean density rises it uniformly by ``q̄ · R`` (``R`` the vertical resistance to
+    ambient) and the rest solves ``(−k·t ∇² + g) φ = q − q̄`` with adiabatic die edges, which
+    the cosine transform (DCT-II, the cell-centred Neumann Laplacian) diagonalises.
+
+    Returns
+    -------
+    rise : (ny, nx) K, ``q̄ R + φ``, at least 1e-3 of its maximum
+    curvature : (ny, nx) K/m², ``|∇²θ| = |g φ − (q − q̄)| / (k·t)``, at least 1e-3 of its
+        maximum: for P1 the element size a tolerance ``τ`` needs is about ``sqrt(8 τ / |∇²θ|)``.
+    """
+    from scipy import fft
+
+    mean = float(density.mean())
+    g = kt / lam ** 2
+    wy = (2 - 2 * np.cos(np.pi * np.arange(raster.ny) / raster.ny)) / raster.dy ** 2
+    wx = (2 - 2 * np.cos(np.pi * np.arange(raster.nx) / raster.nx)) / raster.dx ** 2
+    spectrum = fft.dctn(density - mean, type=2, norm="ortho")
+    phi = fft.idctn(spectrum / (kt * (wy[:, None] + wx[None, :]) + g), type=2, norm="ortho")
+    rise = mean * resistance + phi
+    curvature = np.abs(g * phi - (density - mean)) / kt
+    rise = np.maximum(rise, 1e-3 * max(rise.max(), 1e-30))
+    curvature = np.maximum(curvature, 1e-3 * max(curvature.max(), 1e-30))
+    return rise, curvature
+
+
+def base_log_size(curvature: np.ndarray) -> np.ndarray:
+    """log of the P1 size per √K of tolerance, ``log sqrt(8 / |∇²θ|)``: the base the size
+    forest corrects."""
+    return 0.5 * np.log(8.0 / curvature)
+
+
 def _log(x, floor=1e-4):
     return np.log10(floor + np.abs(x))
 
@@ -157,7 +196,9 @@ def feature_rasters(floorplan, power_w: np.ndarray, stack, raster: Raster | None
     features : (F, ny, nx) float64
     extra : dict
         ``density`` (ny, nx) W/m², ``lam`` m, ``kt`` W/K, ``smoothed`` (ny, nx) λ-smoothed
-        density — what the heuristic and the plots use.
+        density (the heuristic's), and the physics bases the forests correct:
+        ``rise`` (ny, nx) K and ``base_log_size`` (ny, nx) (:func:`screened_rise`,
+        :func:`base_log_size`).
     """
     raster = Raster.over(floorplan.bounds) if raster is None else raster
     rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m, floorplan.height_m]
@@ -207,6 +248,7 @@ def feature_rasters(floorplan, power_w: np.ndarray, stack, raster: Raster | None
     mean_density = float(np.sum(power_w)) / ((x1 - x0) * (y1 - y0))
     full = np.ones((raster.ny, raster.nx))
     contrast = (density - smooth[1]) * to_kelvin
+    rise, curvature = screened_rise(raster, density, lam, kt, resistance)
     features = np.stack([
         _log(smooth[0.5] * to_kelvin), _log(smooth[1] * to_kelvin), _log(smooth[2] * to_kelvin),
         _log(smooth[4] * to_kelvin),
@@ -218,8 +260,10 @@ def feature_rasters(floorplan, power_w: np.ndarray, stack, raster: Raster | None
         block_size, k_ratio,
         full * np.log10(lam), full * np.log10(lam / diag),
         smooth[1] / max(smooth[1].max(), 1e-30), smooth[4] / max(smooth[4].max(), 1e-30),
+        np.log10(rise), np.log10(curvature * lam ** 2),
     ])
-    extra = {"density": density, "lam": lam, "kt": kt, "smoothed": smooth[1]}
+    extra = {"density": density, "lam": lam, "kt": kt, "smoothed": smooth[1], "rise": rise,
+             "base_log_size": base_log_size(curvature)}
     return raster, features, extra
 
 
@@ -353,13 +397,33 @@ class ForestModel:
     name: str = "ml"
 
     def predict(self, floorplan, power_w, stack, tolerance: float) -> Prediction:
-        raster, features, _ = feature_rasters(floorplan, power_w, stack)
-        x = features.reshape(len(FEATURES), -1).T
-        shape = (raster.ny, raster.nx)
-        log_size = self.size.predict(x).reshape(shape)
-        size = np.exp(log_size) * np.sqrt(tolerance) * SIZE_SAFETY
-        rise = 10.0 ** self.rise.predict(x).reshape(shape)
+        raster, features, extra = feature_rasters(floorplan, power_w, stack)
+        size_residual, rise_residual = self.residuals(features)
+        size = np.exp(extra["base_log_size"] + size_residual) * np.sqrt(tolerance) * SIZE_SAFETY
+        rise = extra["rise"] * 10.0 ** rise_residual
         return Prediction(raster, _bounded_size(size, floorplan), rise, stack.ambient_K)
+
+    def residuals(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ny, nx) corrections of the log size and of the log10 rise, from the features
+        (F, ny, nx): both forests evaluated on every :data:`FOREST_STRIDE`-th cell each way and
+        spread to the cells around it (the corrections vary on the scale of λ, not of a cell)."""
+        ny, nx = features.shape[1:]
+        k = FOREST_STRIDE
+        iy = np.minimum(np.arange(0, ny, k) + k // 2, ny - 1)
+        ix = np.minimum(np.arange(0, nx, k) + k // 2, nx - 1)
+        x = features[:, iy[:, None], ix[None, :]]
+        shape = x.shape[1:]
+        rows = x.reshape(len(FEATURES), -1).T
+        out = []
+        for forest in (self.size, self.rise):
+            coarse = forest.predict(rows).reshape(shape)
+            out.append(np.repeat(np.repeat(coarse, k, axis=0), k, axis=1)[:ny, :nx])
+        return out[0], out[1]
+
+
+FOREST_STRIDE = 2
+"""The forests are evaluated on every second cell of the feature raster each way (a quarter of
+the cost: 0.55 s → 0.14 s on ev6)."""
 
 
 def save_model(path, size: Forest, rise: Forest, meta: dict) -> None:

@@ -235,8 +235,10 @@ def refined(mesh: Mesh, marked, max_triangles: int | None = None) -> Mesh:
     return _bisected(mesh, mask, max_triangles)[0] if mask.any() else mesh
 
 
-def _bisected(mesh: Mesh, mask: np.ndarray, max_triangles: int | None) -> tuple[Mesh, np.ndarray]:
-    """:func:`refined` of a non-empty mask, and the number of children of each triangle (M,)."""
+def _bisected(mesh: Mesh, mask: np.ndarray, max_triangles: int | None
+              ) -> tuple[Mesh, np.ndarray, np.ndarray]:
+    """:func:`refined` of a non-empty mask, the number of children of each triangle (M,), and
+    the two parents of each new node (K, 2)."""
     tri, n = mesh.triangles, mesh.n_nodes
     edges, tri2edge = mesh.edge_index
     split = _closure(tri2edge, _edge_triangles(tri2edge, len(edges)), mask)
@@ -264,7 +266,7 @@ def _bisected(mesh: Mesh, mask: np.ndarray, max_triangles: int | None) -> tuple[
     right = left + 1 + split_ca
     out[right] = np.where(split_bc[:, None], np.c_[m, b, p], np.c_[b, c, m])
     out[right[split_bc] + 1] = np.c_[c, m, p][split_bc]
-    return _with_children(mesh, edges[split], out, counts), counts
+    return _with_children(mesh, edges[split], out, counts), counts, edges[split]
 
 
 def midpoint_parents(coarse: Mesh, fine: Mesh) -> np.ndarray:
@@ -313,7 +315,8 @@ def bisection_prolongation(coarse: Mesh, fine: Mesh) -> sp.csr_matrix:
 
 
 def refined_to_size(mesh: Mesh, size_fn: Callable[[np.ndarray], np.ndarray],
-                    max_triangles: int | None = None, max_rounds: int = MAX_ROUNDS) -> Mesh:
+                    max_triangles: int | None = None, max_rounds: int = MAX_ROUNDS,
+                    steps: list | None = None) -> Mesh:
     """Bisect (NVB) until every triangle's diameter is at most the size asked at its centroid.
 
     Parameters
@@ -328,6 +331,9 @@ def refined_to_size(mesh: Mesh, size_fn: Callable[[np.ndarray], np.ndarray],
         Raise :class:`ValueError` rather than build a mesh with more triangles.
     max_rounds : int
         Raise :class:`ValueError` if the sizes are not met after this many rounds.
+    steps : list, optional
+        When given, each round appends ``(coarser mesh, node prolongation onto the next)``
+        to it, coarsest first: the nested levels a multigrid solve on the result can use.
 
     Returns
     -------
@@ -355,7 +361,10 @@ def refined_to_size(mesh: Mesh, size_fn: Callable[[np.ndarray], np.ndarray],
         too_big[check[diameter > size]] = True
         if not too_big.any():
             return mesh
-        mesh, counts = _bisected(mesh, too_big, max_triangles)
+        coarser = mesh
+        mesh, counts, parents = _bisected(mesh, too_big, max_triangles)
+        if steps is not None:
+            steps.append((coarser, _midpoint_interpolation(coarser.n_nodes, parents)))
         changed = np.repeat(counts > 1, counts)  # a triangle left whole keeps its size and bound
     raise ValueError(f"refined_to_size: sizes still not met after max_rounds={max_rounds} rounds "
                      f"({mesh.n_triangles} triangles)")

@@ -40,7 +40,8 @@ __all__ = ["Layer", "Stack"]
 
 _LAYER_KEYS = ("name", "thickness", "conductivity", "heat_capacity", "power", "size", "floorplan")
 _LAYER_REQUIRED = ("name", "thickness", "conductivity", "heat_capacity")
-_TOP_KEYS = ("ambient", "layer", "convection")
+_TOP_KEYS = ("ambient", "layer", "convection", "critical", "critical_region")
+_REGION_KEYS = ("name", "rect", "tolerance")
 _CONVECTION_KEYS = ("h", "r", "c")
 _FIT_REL = 1e-9   # a footprint this much smaller than the die (rounding) is the die
 
@@ -130,6 +131,9 @@ class Stack:
         HotSpot's lumped convection capacitance J/K (transients), if given.
     path : str or None
         The file the stack came from (not compared).
+    critical : tuple of thermal.critical.CriticalRegion
+        Temperature-sensitive blocks and rectangles with their own tolerance (the file's
+        ``[critical]`` table and ``[[critical_region]]`` tables; :mod:`thermal.critical`).
     key_lines : tuple of (str, int)
         Source line of each key, e.g. ``("layer.2.size", 14)``, for later messages (not compared).
     """
@@ -139,12 +143,16 @@ class Stack:
     h: float | None = None
     r_convec: float | None = None
     c_convec: float | None = None
+    critical: tuple = ()
     path: str | None = field(default=None, compare=False)
     key_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self):
+        from .critical import critical_regions
+
         layers = tuple(self.layers)
         object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "critical", critical_regions(self.critical))
         file = self.path or "<stack>"
         if not layers:
             raise InputError("a stack needs at least one layer", file=file)
@@ -372,7 +380,8 @@ class Stack:
             raise fail(f"ambient must be a number of kelvin, got {_toml_type(ambient)} "
                        f"{ambient!r}", "ambient", "ambient")
         return cls(tuple(layers), ambient_K=ambient, h=convection.get("h"),
-                   r_convec=convection.get("r"), c_convec=convection.get("c"), path=path,
+                   r_convec=convection.get("r"), c_convec=convection.get("c"),
+                   critical=_critical_from_dict(data, fail), path=path,
                    key_lines=tuple(sorted(lines.items())))
 
     @classmethod
@@ -435,7 +444,15 @@ class Stack:
         convection = {"h": self.h} if self.h is not None else {"r": self.r_convec}
         if self.c_convec is not None:
             convection["c"] = self.c_convec
-        return {"ambient": self.ambient_K, "layer": layers, "convection": convection}
+        out = {"ambient": self.ambient_K, "layer": layers, "convection": convection}
+        blocks = {c.name: (True if c.tolerance_K is None else c.tolerance_K)
+                  for c in self.critical if c.rect_m is None}
+        rects = [c.to_dict() for c in self.critical if c.rect_m is not None]
+        if blocks:
+            out["critical"] = blocks
+        if rects:
+            out["critical_region"] = rects
+        return out
 
     def to_toml(self) -> str:
         """The effective stack as a native TOML file (read back by :meth:`read`)."""
@@ -453,7 +470,50 @@ class Stack:
         for layer in d["layer"]:
             out += ["", "[[layer]]"] + [f"{k} = {value(v)}" for k, v in layer.items()]
         out += ["", "[convection]"] + [f"{k} = {value(v)}" for k, v in d["convection"].items()]
+        if "critical" in d:
+            out += ["", "[critical]"] + [f"{json.dumps(k, ensure_ascii=False)} = {value(v)}"
+                                         for k, v in d["critical"].items()]
+        for region in d.get("critical_region", []):
+            out += ["", "[[critical_region]]"] + [f"{k} = {value(v)}" for k, v in region.items()]
         return "\n".join(out) + "\n"
+
+
+def _critical_from_dict(data: Mapping, fail) -> tuple:
+    """The ``[critical]`` table (block name = tolerance in K, or true) and the
+    ``[[critical_region]]`` tables (name, rect = [left, bottom, width, height], tolerance)."""
+    from .critical import CriticalRegion
+
+    out = []
+    blocks = data.get("critical", {})
+    if not isinstance(blocks, Mapping):
+        raise fail("'critical' must be a table of block = tolerance (K) or true", "critical")
+    for name, value in blocks.items():
+        key = f"critical.{name}"
+        if value is True:
+            value = None
+        elif not _positive(value):
+            raise fail(f"critical block {name!r}: expected a positive tolerance in K or true, "
+                       f"got {_toml_type(value)} {value!r}", key, "critical")
+        out.append(CriticalRegion(str(name), value))
+    regions = data.get("critical_region", [])
+    if not isinstance(regions, list) or not all(isinstance(r, Mapping) for r in regions):
+        raise fail("'critical_region' must be a list of [[critical_region]] tables",
+                   "critical_region")
+    for i, raw in enumerate(regions):
+        key = f"critical_region.{i}"
+        _check_keys(raw, _REGION_KEYS, f"in [[critical_region]] {i + 1}", key, fail)
+        for req in ("name", "rect"):
+            if req not in raw:
+                raise fail(f"[[critical_region]] {i + 1} is missing the required key {req!r}",
+                           key, req)
+        if not isinstance(raw["name"], str):
+            raise fail(f"[[critical_region]] {i + 1}: name must be a string", f"{key}.name")
+        try:
+            out.append(CriticalRegion(raw["name"], raw.get("tolerance"), raw["rect"]))
+        except InputError as e:
+            bad = "tolerance" if "tolerance" in e.message else "rect"
+            raise fail(e.message, f"{key}.{bad}", bad) from None
+    return tuple(out)
 
 
 def _toml_type(value: Any) -> str:

@@ -10,9 +10,11 @@ the labels are read from its final mesh and field (:func:`case_samples`):
 - ``log_size``: log of the diameter of the final round's triangle (twice the returned mesh's
   triangle, which is its red refinement) minus ½·log(tolerance), since for P1 the needed size
   scales as √tolerance;
-- ``log_rise``: log10 of the temperature rise over ambient on the power layer.
+- ``log_rise``: log10 of the temperature rise over ambient on the power layer;
 
-Two random forests (scikit-learn) are fitted on the physics-scaled features of
+each less its physics base (a one-layer screened-Poisson model solved on the raster,
+:func:`thermal.predict.screened_rise`): the forests learn corrections to physics, not the
+physics itself. Two random forests (scikit-learn) are fitted on the physics-scaled features of
 :mod:`thermal.predict` and saved as plain arrays (:func:`thermal.predict.save_model`).
 Nothing from ``../shared/reference-inputs`` is ever used here: those are for testing.
 """
@@ -201,9 +203,11 @@ def case_samples(case: Case, seed: int, max_dofs: int = LABEL_TOLERANCE_MAX_DOFS
     -------
     features : (S, F)
     log_size : (S,)
-        log(diameter of the final round's triangle) − ½ log(tolerance).
+        log(diameter of the final round's triangle) − ½ log(tolerance), less the physics
+        base :func:`thermal.predict.base_log_size` there.
     log_rise : (S,)
-        log10 of the temperature rise (K) at the sample, power layer.
+        log10 of the temperature rise (K) at the sample, power layer, less log10 of the
+        one-layer model's (:func:`thermal.predict.screened_rise`).
     info : dict
         ``dofs``, ``seconds``, ``blocks``, ``kind``.
     """
@@ -221,13 +225,15 @@ def case_samples(case: Case, seed: int, max_dofs: int = LABEL_TOLERANCE_MAX_DOFS
     half = SAMPLES_PER_CASE // 2
     area = mesh.areas[on_die]
     pick = np.r_[rng.choice(on_die, half), rng.choice(on_die, half, p=area / area.sum())]
-    raster, features, _ = feature_rasters(case.floorplan, case.power_w, case.stack)
+    raster, features, extra = feature_rasters(case.floorplan, case.power_w, case.stack)
     x = raster.sample(features, c[pick]).T
+    base_size, base_rise = raster.sample(np.stack([extra["base_log_size"],
+                                                   np.log10(extra["rise"])]), c[pick])
     diameter = 2.0 * mesh.diameters()[pick]  # the final round's triangle: parent of a red child
-    log_size = np.log(diameter) - 0.5 * np.log(case.tolerance_K)
+    log_size = np.log(diameter) - 0.5 * np.log(case.tolerance_K) - base_size
     layer = case.stack.power_layers[0]
     rise = np.nan_to_num(sol.theta[layer])[mesh.triangles[pick]].mean(axis=1)
-    log_rise = np.log10(np.maximum(rise, 1e-3))
+    log_rise = np.log10(np.maximum(rise, 1e-3)) - base_rise
     info = {"dofs": int(sol.summary()["mesh"]["dofs"]), "seconds": time.perf_counter() - t0,
             "blocks": len(case.floorplan.names), "kind": case.kind}
     return x, log_size, log_rise, info

@@ -1,0 +1,86 @@
+"""Pick ``thermal.predict.SIZE_SAFETY``: the factor on the forest's predicted element size.
+
+Too small a factor and the predicted mesh is finer than needed everywhere; too large and the
+estimator has to correct it (each correction is another pair of solves). This solves a set of
+generated *validation* problems — seeds 20,000,000 + i, used neither for training (small seeds)
+nor by the held-out benchmark (10,000,000 + i) — with ``mesh="ml"`` at 0.1 K for each factor,
+side by side in one run, and prints DOFs, solves, corrections and wall time (medians and sums),
+plus the true error against the exact solution (shared-footprint stacks, die conductivity).
+
+Usage::
+
+    python benchmarks/size_safety.py                       # 12 cases x 5 factors, ~5 min
+    python benchmarks/size_safety.py --cases 4 --factors 1.5 2.4
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+
+import thermal
+from thermal import predict
+from thermal.gallery import exact_for
+from thermal.solve import block_stats
+from thermal.train import generate_case
+
+SEED0 = 20_000_000
+
+
+def _case(i: int, max_blocks: int):
+    case = generate_case(SEED0 + i, shared_footprint=True, max_blocks=max_blocks)
+    fp = case.floorplan
+    if np.isfinite(fp.conductivity).any():  # no exact solution with per-block conductivity
+        fp = dataclasses.replace(fp, conductivity=np.full(len(fp.names), np.nan))
+    return case, fp
+
+
+def _true_error(sol, fp, case) -> float:
+    exact = exact_for(fp, case.power_w, case.stack)
+    hi, mean, _ = block_stats(sol.mesh, sol.theta[0])
+    amb = case.stack.ambient_K
+    return float(np.nanmax(np.r_[np.abs(hi + amb - exact.block_max()),
+                                 np.abs(mean + amb - exact.block_mean())]))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=12)
+    parser.add_argument("--factors", type=float, nargs="+", default=[1.2, 1.7, 2.4, 3.4, 4.8])
+    parser.add_argument("--max-blocks", type=int, default=300)
+    parser.add_argument("--tolerance", type=float, default=0.1)
+    args = parser.parse_args(argv)
+    model = predict.default_model()
+    cases = [_case(i, args.max_blocks) for i in range(args.cases)]
+    thermal.solve(cases[0][1], cases[0][0].power_w, cases[0][0].stack, mesh="ml")  # warm up
+    rows = {f: [] for f in args.factors}
+    for i, (case, fp) in enumerate(cases):
+        for f in args.factors:  # the factors side by side on each case
+            predict.SIZE_SAFETY = f
+            t = time.perf_counter()
+            sol = thermal.solve(fp, case.power_w, case.stack, mesh="ml", model=model,
+                                tolerance=args.tolerance)
+            wall = time.perf_counter() - t
+            s = sol.summary()
+            rows[f].append((s["mesh"]["dofs"], s["solves"], s["corrections"], wall,
+                            _true_error(sol, fp, case)))
+        print(f"case {i + 1}/{len(cases)} ({case.kind}, {len(fp.names)} blocks) done",
+              flush=True)
+    print(f"\n### SIZE_SAFETY on {len(cases)} validation cases (seeds {SEED0}+), ml at "
+          f"{args.tolerance} K\n")
+    print("| factor | median DOFs | total DOFs | median solves | max corrections | median s "
+          "| total s | max true error K |")
+    print("| --: | --: | --: | --: | --: | --: | --: | --: |")
+    for f, r in rows.items():
+        a = np.array(r, float)
+        print(f"| {f:g} | {np.median(a[:, 0]):,.0f} | {a[:, 0].sum():,.0f} | "
+              f"{np.median(a[:, 1]):.0f} | {a[:, 2].max():.0f} | {np.median(a[:, 3]):.2f} | "
+              f"{a[:, 3].sum():.1f} | {a[:, 4].max():.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""Critical regions: blocks and rectangles with their own tolerance, from the API, the stack TOML
+and the CLI, checked against the exact solution."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import thermal
+from thermal.critical import CriticalRegion, critical_regions, rect_cover, resolved
+from thermal.errors import InputError
+from thermal.gallery import exact_for
+from thermal.stack import Stack
+
+from conftest import DATA
+
+EV6 = thermal.read_floorplan(DATA / "ev6.flp")
+GCC = thermal.read_ptrace(DATA / "gcc.ptrace")
+STACK3 = Stack.read(DATA / "ev6_3layer.toml")
+# 1 mm square over ev6's hottest spot (the integer register file), off every block edge
+HOT_RECT = (9.6e-3, 15.2e-3, 1.0e-3, 0.7e-3)
+
+CRITICAL_TOML = """
+[critical]
+FPMap_0 = 0.03
+L2 = true
+
+[[critical_region]]
+name = "sensor"
+rect = [9.6e-3, 15.2e-3, 1.0e-3, 0.7e-3]
+tolerance = 0.02
+"""
+
+
+def _stack_text() -> str:
+    return (DATA / "ev6_3layer.toml").read_text() + CRITICAL_TOML
+
+
+def test_stack_toml_critical_tables_read_and_round_trip(tmp_path):
+    path = tmp_path / "stack.toml"
+    path.write_text(_stack_text())
+    stack = Stack.read(path)
+    assert stack.critical == (CriticalRegion("FPMap_0", 0.03), CriticalRegion("L2", None),
+                              CriticalRegion("sensor", 0.02, HOT_RECT))
+    again = tmp_path / "again.toml"
+    again.write_text(stack.to_toml())
+    assert Stack.read(again) == stack
+
+
+@pytest.mark.parametrize("extra, fragment, line", [
+    ("[critical]\nFPMap_0 = -1\n", "expected a positive tolerance", 1),
+    ("[critical]\nFPMap_0 = \"tight\"\n", "got string", 1),
+    ("[[critical_region]]\nname = \"s\"\nrect = [0, 0, 1e-3]\n", "rect must be", 2),
+    ("[[critical_region]]\nname = \"s\"\nrect = [0, 0, 1e-3, 1e-3]\ntolerance = 0\n",
+     "tolerance must be a positive", 3),
+    ("[[critical_region]]\nname = \"s\"\n", "missing the required key 'rect'", 0),
+    ("[[critical_region]]\nname = \"s\"\nrect = [0, 0, 1e-3, 1e-3]\ntolerence = 0.1\n",
+     "tolerance", 3),
+])
+def test_bad_critical_tables_name_the_file_and_line(tmp_path, extra, fragment, line):
+    base = (DATA / "ev6_3layer.toml").read_text()
+    path = tmp_path / "stack.toml"
+    path.write_text(base + "\n" + extra)
+    with pytest.raises(InputError) as e:
+        Stack.read(path)
+    assert fragment in str(e.value)
+    assert str(path) in str(e.value)
+    first = base.count("\n") + 2  # the line of the extra table's header
+    assert f":{first + line}:" in str(e.value)
+
+
+def test_resolved_rejects_unknown_blocks_and_rects_off_the_die():
+    with pytest.raises(InputError, match="not in the floorplan"):
+        resolved(EV6, 0.1, {"nope": 0.02})
+    x0, y0, x1, y1 = EV6.bounds
+    with pytest.raises(InputError, match="outside the die"):
+        resolved(EV6, 0.1, {"r": ((x1 - 1e-3, y0, 2e-3, 1e-3), 0.02)})
+    r = resolved(EV6, 0.1, critical_regions({"IntReg_0": None, "s": (HOT_RECT, 0.5)}))
+    assert r.block_tolerance[EV6.names.index("IntReg_0")] == pytest.approx(0.025)
+    assert r.rect_tolerance.tolist() == [0.1]  # never looser than the global tolerance
+
+
+def test_rect_cover_never_leaves_a_region_empty():
+    from thermal.mesh import initial_mesh
+
+    m = initial_mesh([[0, 0, 1e-2, 1e-2]], [[0, 0, 1e-2, 1e-2]])
+    cover = rect_cover(m, np.array([[5e-3, 5e-3, 5e-3 + 1e-7, 5e-3 + 1e-7],
+                                    [0.0, 0.0, 1e-2, 1e-2]]))
+    counts = np.asarray(cover.sum(axis=0)).ravel()
+    assert counts[0] == 1 and counts[1] == m.n_triangles
+
+
+@pytest.mark.parametrize("strategy", ["estimator", "ml"])
+def test_critical_rect_meets_its_tolerance_against_the_exact_solution(strategy):
+    """The rectangle's estimate is within its tolerance, and so is the true nodal error of every
+    node in it; the mesh is finer than without the region."""
+    tol = 0.02
+    sol = thermal.solve(EV6, GCC, STACK3, mesh=strategy, critical={"sensor": (HOT_RECT, tol)})
+    [entry] = sol.critical
+    assert entry["kind"] == "rect" and entry["tolerance_K"] == tol
+    assert entry["estimate_K"] <= tol
+    exact = exact_for(EV6, sol.power_w, STACK3)
+    x0, y0, w, h = HOT_RECT
+    rect = np.array([[x0, y0, x0 + w, y0 + h]])
+    tris = rect_cover(sol.mesh, rect).tocoo().row
+    nodes = np.unique(sol.mesh.triangles[tris])
+    p = sol.mesh.points[nodes]
+    computed = sol.theta[0][nodes] + STACK3.ambient_K
+    error = np.abs(computed - exact.temperature(p[:, 0], p[:, 1]))
+    assert error.max() <= tol, f"{strategy}: nodal error {error.max():.4f} K in the rect"
+    plain = thermal.solve(EV6, GCC, STACK3, mesh=strategy)
+    assert sol.summary()["mesh"]["dofs"] > plain.summary()["mesh"]["dofs"]
+
+
+def test_stack_critical_regions_reach_the_summary(tmp_path):
+    stack = tmp_path / "stack.toml"
+    stack.write_text(_stack_text())
+    r = subprocess.run([sys.executable, "-m", "thermal", "solve", str(DATA / "ev6.flp"),
+                        "--power", str(DATA / "gcc.ptrace"), "--stack", str(stack),
+                        "--mesh", "estimator", "--critical", "FPMap_0:0.05", "--format", "json",
+                        "--no-plots"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    crit = {c["name"]: c for c in json.loads(r.stdout)["critical"]}
+    assert set(crit) == {"FPMap_0", "L2", "sensor"}
+    assert crit["FPMap_0"]["tolerance_K"] == 0.05  # the command line overrides the file
+    assert crit["L2"]["tolerance_K"] == pytest.approx(0.025)
+    assert crit["sensor"]["kind"] == "rect" and crit["sensor"]["rect_m"] == list(HOT_RECT)
+    assert all(c["estimate_K"] <= c["tolerance_K"] for c in crit.values())
