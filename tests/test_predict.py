@@ -160,6 +160,68 @@ def test_features_are_the_physics_scales():
     assert extra["density"] == pytest.approx(np.full((raster.ny, raster.nx), 1e5))
 
 
+def test_screened_rise_solves_the_one_layer_model_exactly_for_a_cosine():
+    """A cosine density is an eigenvector of the cell-centred Neumann Laplacian: the DCT solve
+    must give q̄·R + q̂/(k·t·w + g), w the discrete eigenvalue, close to the continuum (π m/W)²."""
+    from thermal.predict import Raster, screened_rise
+
+    raster = Raster.over((0.0, 0.0, 0.012, 0.008), cells=192)
+    x = raster.centres[:, 0].reshape(raster.ny, raster.nx)
+    width, m = 0.012, 3
+    mean, amplitude = 4e5, 1e5
+    density = mean + amplitude * np.cos(np.pi * m * x / width)
+    lam, kt, resistance = 3e-4, 1.5e-2, 2e-5
+    rise, curvature = screened_rise(raster, density, lam, kt, resistance)
+    w = (2 - 2 * np.cos(np.pi * m / raster.nx)) / raster.dx ** 2
+    assert w == pytest.approx((np.pi * m / width) ** 2, rel=1e-3)
+    phi = (density - mean) / (kt * w + kt / lam ** 2)
+    np.testing.assert_allclose(rise, mean * resistance + phi, rtol=1e-10)
+    # and |∇²θ| = |g φ − (q − q̄)| / (k·t) = w |φ|, floored at 1e-3 of its maximum
+    np.testing.assert_allclose(curvature, np.maximum(w * np.abs(phi), 1e-3 * w * np.abs(phi).max()),
+                               rtol=1e-8)
+
+
+def test_forest_model_corrects_the_physics_base():
+    """With forests that predict no correction, the model's size is the P1 base
+    sqrt(8·tol / |∇²θ|) times SIZE_SAFETY (within the size bounds) and its rise is the
+    screened-Poisson rise: the forests only learn the residuals."""
+    from thermal.predict import SIZE_SAFETY, ForestModel, _bounded_size
+
+    zero = Forest(np.zeros(1, np.int64), np.zeros(1), np.full(1, -1), np.full(1, -1), np.zeros(1),
+                  np.zeros(1, np.int64))
+    fp, power, stack = _ev6()
+    power_w = np.array([power[n] for n in fp.names])
+    _, _, extra = feature_rasters(fp, power_w, stack)
+    p = ForestModel(zero, zero, {}).predict(fp, power_w, stack, 0.1)
+    np.testing.assert_allclose(p.rise_K, extra["rise"], rtol=1e-12)
+    base = np.exp(extra["base_log_size"]) * np.sqrt(0.1) * SIZE_SAFETY
+    np.testing.assert_allclose(p.size_m, _bounded_size(base, fp), rtol=1e-12)
+
+
+def test_predicted_mesh_solves_with_its_bisection_levels():
+    """The first solve on a predicted mesh runs geometric multigrid over the recorded bisection
+    rounds, and agrees with a direct solve."""
+    from thermal.adapt import _bisection_levels
+    from thermal.critical import resolved
+    from thermal.mesh import initial_mesh
+    from thermal.solve import _die_size_fn, meshed_to_prediction, steady_field
+
+    fp, power, stack = _ev6()
+    power_w = np.array([power[n] for n in fp.names])
+    die = fp.bounds
+    layers = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
+    m0 = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layers,
+                      size_fn=_die_size_fn(die))
+    prediction = HeuristicModel().predict(fp, power_w, stack, 0.1)
+    mesh, steps = meshed_to_prediction(m0, prediction, fp, resolved(fp, 0.1, None), 0.1, 8_000_000)
+    levels = _bisection_levels(mesh, steps, stack, power_w, None, die)
+    assert len(levels) >= 2
+    theta, info, _ = steady_field(mesh, stack, power_w, die_bounds=die, coarse=levels)
+    assert info["method"] == "gmg" and info["iterations"] <= 40
+    direct, _, _ = steady_field(mesh, stack, power_w, die_bounds=die, method="direct")
+    np.testing.assert_allclose(np.nan_to_num(theta), np.nan_to_num(direct), atol=1e-7)
+
+
 def test_generator_is_seeded_and_varied():
     a, b = generate_case(11), generate_case(11)
     assert a.kind == b.kind and a.floorplan.names == b.floorplan.names
@@ -178,6 +240,7 @@ def test_tiny_training_run_from_the_command_line(tmp_path):
                         "--max-dofs", "40000", "--out", str(out)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
+    assert "20/20 cases" in r.stderr  # progress reaches a log too, not only a terminal
     model = load_model(out)
     assert model.meta["samples"] == 20 and model.meta["cases_used"] >= 15
     fp, power, stack = _ev6()

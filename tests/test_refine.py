@@ -276,6 +276,21 @@ def test_refined_to_size_meets_the_sizes():
     assert refined_to_size(fine, size) is fine
 
 
+def test_refined_to_size_records_nested_levels():
+    """The recorded rounds chain from the input mesh to the result, and each prolongation is
+    exact for linear fields: the multigrid levels of a solve on the result."""
+    mesh = _floorplan_mesh(10, 7)
+    x0 = mesh.points[:, 0].min()
+    steps = []
+    fine = refined_to_size(mesh, lambda xy: 5e-5 + 0.1 * (xy[:, 0] - x0), steps=steps)
+    assert len(steps) >= 3 and steps[0][0] is mesh
+    chain = [m for m, _ in steps] + [fine]
+    field = lambda m: 3.0 * m.points[:, 0] - 2.0 * m.points[:, 1] + 1.0  # noqa: E731
+    for (coarse, prolongation), finer in zip(steps, chain[1:]):
+        assert prolongation.shape == (finer.n_nodes, coarse.n_nodes)
+        np.testing.assert_allclose(prolongation @ field(coarse), field(finer), rtol=1e-12)
+
+
 def test_refined_to_size_leaves_a_fine_enough_mesh_alone():
     mesh = _floorplan_mesh(6, 3)
     same = refined_to_size(mesh, lambda xy: np.full(len(xy), np.inf))

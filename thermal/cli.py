@@ -219,26 +219,33 @@ def load_inputs(floorplan, power, stack=None, config=None, materials=None, overr
     return fp, block_power, s
 
 
-class _Progress:
-    """A one-line status on stderr, shown only on a terminal and once a run passes one second."""
+class _StatusLine:
+    """A line on stderr rewritten in place (a terminal only), ended by :meth:`close`."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled and sys.stderr.isatty()
         self.shown = False
 
-    def __call__(self, info: dict) -> None:
-        if not self.enabled or info["elapsed_s"] < 1.0:
-            return
-        est = info["estimate_K"]
-        est_text = "—" if est == float("inf") else f"{est:.3g} K"
-        sys.stderr.write(f"\rthermal: level {info['level']}: {info['dofs']:,} DOFs, "
-                         f"error estimate {est_text}, {info['elapsed_s']:.1f} s   ")
+    def show(self, text: str) -> None:
+        sys.stderr.write(f"\r{text}   ")
         sys.stderr.flush()
         self.shown = True
 
     def close(self) -> None:
         if self.shown:
             sys.stderr.write("\n")
+
+
+class _Progress(_StatusLine):
+    """The solve's status, shown once a run passes one second."""
+
+    def __call__(self, info: dict) -> None:
+        if not self.enabled or info["elapsed_s"] < 1.0:
+            return
+        est = info["estimate_K"]
+        est_text = "—" if est == float("inf") else f"{est:.3g} K"
+        self.show(f"thermal: level {info['level']}: {info['dofs']:,} DOFs, "
+                  f"error estimate {est_text}, {info['elapsed_s']:.1f} s")
 
 
 def _cmd_solve(args) -> int:
@@ -304,24 +311,16 @@ def _cmd_train(args) -> int:
     return 0
 
 
-class _Bar:
-    """A progress bar on stderr (a terminal only): ``[#####.....] 12/40 cases``."""
-
-    def __init__(self, enabled: bool):
-        self.enabled, self.shown = enabled, False
+class _Bar(_StatusLine):
+    """A progress bar: ``[#####.....] 12/40 cases``; off a terminal, one line per tenth."""
 
     def __call__(self, done: int, total: int, info: dict) -> None:
-        if not self.enabled:
-            return
-        filled = int(30 * done / total)
-        sys.stderr.write(f"\rthermal train: [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} "
-                         f"cases ({info.get('kind', '')}, {info.get('dofs', 0):,} DOFs)   ")
-        sys.stderr.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
+        text = (f"thermal train: [{'#' * int(30 * done / total)}{'.' * (30 - int(30 * done / total))}]"
+                f" {done}/{total} cases ({info.get('kind', '')}, {info.get('dofs', 0):,} DOFs)")
+        if self.enabled:
+            self.show(text)
+        elif done == total or (10 * done) // total > (10 * (done - 1)) // total:
+            sys.stderr.write(text + "\n")  # a log file still sees the run advance
 
 
 def _text_report(sol, out) -> str:

@@ -112,7 +112,7 @@ def plot_heatmap(path: str | PathLike, points: np.ndarray, triangles: np.ndarray
     _colorbar(fig, image, cax, "temperature (°C)")
     _suptitle(fig, title)
     if path is not None:
-        fig.savefig(path, dpi=DPI)
+        _saved(fig, path)
     return fig
 
 
@@ -189,7 +189,7 @@ def plot_mesh(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
         panels[1].ax.set_title("die")
     _suptitle(fig, title)
     if path is not None:
-        fig.savefig(path, dpi=DPI)
+        _saved(fig, path)
     return fig
 
 
@@ -246,7 +246,7 @@ def plot_field_layers(path: str | PathLike, points: np.ndarray,
     if title is not None:
         _suptitle(fig, title)
     if path is not None:
-        fig.savefig(path, dpi=DPI)
+        _saved(fig, path)
     return fig
 
 
@@ -379,16 +379,23 @@ def _draw_flat(ax, points, triangles, values, cmap, log=False):
                         shading="gouraud", cmap=cmap, norm=norm)
 
 
-def _draw_edges(panel, points, edges, width_pt):
-    """Draw the mesh edges that cross the panel's box as one line collection."""
-    from matplotlib.collections import LineCollection
+def _saved(fig, path) -> None:
+    """Write the figure as a PNG; zlib level 1 encodes it 4-5x faster than matplotlib's
+    default 6 for files about 20% larger."""
+    fig.savefig(path, dpi=DPI, pil_kwargs={"compress_level": 1})
 
+
+def _draw_edges(panel, points, edges, width_pt):
+    """Draw the mesh edges that cross the panel's box as one polyline broken by NaNs (a
+    LineCollection builds a path per segment in Python: 3.5 s for ev6's 130k edges, this 0.1 s)."""
     ends = points[edges]  # (E, 2, 2)
     x0, y0, x1, y1 = _padded(panel.box, 0.01)
     lo, hi = ends.min(axis=1), ends.max(axis=1)
     inside = (hi[:, 0] >= x0) & (lo[:, 0] <= x1) & (hi[:, 1] >= y0) & (lo[:, 1] <= y1)
-    panel.ax.add_collection(LineCollection(ends[inside] * _MM, linewidths=width_pt,
-                                           colors="0.3"))
+    kept = ends[inside] * _MM
+    line = np.concatenate([kept, np.full((len(kept), 1, 2), np.nan)], axis=1).reshape(-1, 2)
+    panel.ax.plot(line[:, 0], line[:, 1], linewidth=width_pt, color="0.3", scalex=False,
+                  scaley=False, solid_joinstyle="miter")
 
 
 def _draw_rects(ax, rects, colour, halo=None, width_pt=0.8):
@@ -643,5 +650,5 @@ def plot_prediction(path: str | PathLike, raster_box, size_m: np.ndarray, rise_K
     fig.suptitle(title or "prediction before the solve, and the answer")
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=DPI)
+        _saved(fig, path)
     return fig

@@ -214,12 +214,13 @@ def feature_rasters(floorplan, power_w: np.ndarray, stack, raster: Raster | None
     # block edges and power-density jumps, as boolean rasters of the cells they cross
     edge = np.zeros((raster.ny, raster.nx), bool)
     for lo, hi, axis in ((0, 2, 0), (1, 3, 1)):
+        start, step, n = (raster.x0, raster.dx, raster.nx) if axis == 0 else (raster.y0, raster.dy, raster.ny)
+        # the cells each block spans the other way: where its edges on this axis run
+        other = raster.overlaps(*((rects[:, 1], rects[:, 1] + rects[:, 3]) if axis == 0 else
+                                  (rects[:, 0], rects[:, 0] + rects[:, 2])), 1 - axis) > 0
+        b, o = np.nonzero(other)
         for side in (rects[:, lo], rects[:, lo] + rects[:, hi]):
-            start, step, n = (raster.x0, raster.dx, raster.nx) if axis == 0 else (raster.y0, raster.dy, raster.ny)
             idx = np.clip(((side - start) / step).astype(int), 0, n - 1)
-            other = raster.overlaps(*((rects[:, 1], rects[:, 1] + rects[:, 3]) if axis == 0 else
-                                      (rects[:, 0], rects[:, 0] + rects[:, 2])), 1 - axis) > 0
-            b, o = np.nonzero(other)
             if axis == 0:
                 edge[o, idx[b]] = True
             else:
