@@ -198,6 +198,24 @@ def test_forest_model_corrects_the_physics_base():
     np.testing.assert_allclose(p.size_m, _bounded_size(base, fp), rtol=1e-12)
 
 
+def test_hotspots_are_located_on_the_physics_base_and_valued_by_the_model():
+    from thermal.predict import Prediction, Raster
+
+    r = Raster.over((0.0, 0.0, 0.01, 0.01), cells=64)
+    x, y = r.centres.T.reshape(2, r.ny, r.nx)
+    locate = 10 * np.exp(-((x - 3e-3) ** 2 + (y - 7e-3) ** 2) / 1e-6) + \
+        6 * np.exp(-((x - 8e-3) ** 2 + (y - 2e-3) ** 2) / 1e-6)
+    rise = 20 + 0.5 * locate + 3 * (x > 5e-3)  # corrections that would move the hottest spot
+    p = Prediction(r, np.full((r.ny, r.nx), 1e-4), rise, 300.0, locate_K=locate)
+    first, second = p.hotspots(2)
+    assert abs(first["x_m"] - 3e-3) < r.dx and abs(first["y_m"] - 7e-3) < r.dy
+    assert abs(second["x_m"] - 8e-3) < r.dx and abs(second["y_m"] - 2e-3) < r.dy
+    iy, ix = int(first["y_m"] / r.dy), int(first["x_m"] / r.dx)
+    assert first["temperature_K"] == pytest.approx(300.0 + rise[iy, ix])
+    plain = Prediction(r, p.size_m, rise, 300.0).hotspots(1)[0]  # without: the rise's own maximum
+    assert plain["x_m"] > 5e-3
+
+
 def test_predicted_mesh_solves_with_its_bisection_levels():
     """The first solve on a predicted mesh runs geometric multigrid over the recorded bisection
     rounds, and agrees with a direct solve."""

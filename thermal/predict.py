@@ -62,11 +62,10 @@ SIZE_SAFETY = 1.7
 """The predicted size is multiplied by this. The forest predicts the typical (log-mean) size,
 and the element count is dominated by where that is too small; bisection to a size bound also
 overshoots by up to √2. ``python benchmarks/size_safety.py`` (12 generated validation cases,
-seeds 20,000,000+, neither training nor test; ml at 0.1 K, all within 0.05 K of the exact
-solution at every factor) measured, side by side: 1.2 → median 84,705 DOFs, 2 solves, 30.9 s
-in all; 1.7 → 56,991 DOFs, 3 solves (at most 1 correction), 16.9 s; 2.4 → 45,188 DOFs, 4
-solves (≤ 2 corrections), 18.3 s; 3.4 → 39,663, 20.8 s; 4.8 → 36,776, 21.4 s. 1.7 is the
-quickest in all and needs one correction at most."""
+seeds 20,000,000+, neither training nor test; ml at 0.1 K; every run within 0.05 K of the exact
+solution) measured, side by side: 1.2 → median 56,913 DOFs, 2 solves, 13.7 s in all; 1.7 →
+41,496 DOFs, 2 solves (at most 1 correction), 12.8 s; 2.4 → 38,550 DOFs, 4 solves, 14.4 s;
+3.4 → 35,424 DOFs, 5 solves, 17.8 s. 1.7 is the quickest in all."""
 
 MAX_SIZE_FRACTION = 1 / 24
 """No predicted size exceeds this fraction of the die's shorter side (the initial mesh's)."""
@@ -283,12 +282,19 @@ class Prediction:
     rise_K : (ny, nx) or None
         Predicted temperature rise over ambient on the power layer, K (None: not predicted).
     ambient_K : float
+    locate_K : (ny, nx) or None
+        The field whose local maxima are the hotspots (:meth:`hotspots`); default ``rise_K``.
+        The trained model passes its physics base: on 12 validation floorplans its hottest
+        maximum lay within 1 mm of the exact peak on 10, the corrected rise's on 8–9
+        (``benchmarks/ml_ablation.py``), while the corrected rise gives the better
+        temperatures.
     """
 
     raster: Raster
     size_m: np.ndarray
     rise_K: np.ndarray | None
     ambient_K: float
+    locate_K: np.ndarray | None = None
 
     def size_fn(self, scale: np.ndarray | None = None):
         """``size_fn(xy) -> (P,)`` for :func:`thermal.refine.refined_to_size`: log-bilinear
@@ -309,15 +315,17 @@ class Prediction:
         return size
 
     def hotspots(self, n: int = 5) -> list[dict]:
-        """The ``n`` hottest local maxima of the predicted rise: dicts of x_m, y_m,
-        temperature_K (hottest first); empty when the model predicts no temperatures."""
+        """The ``n`` hottest local maxima of :attr:`locate_K` (else of the predicted rise):
+        dicts of x_m, y_m and the predicted temperature_K there (hottest first); empty when
+        the model predicts no temperatures."""
         if self.rise_K is None:
             return []
         r = self.raster
+        field = self.rise_K if self.locate_K is None else self.locate_K
         window = max(3, int(round(0.05 * max(r.nx, r.ny))) | 1)
-        peaks = (self.rise_K == ndimage.maximum_filter(self.rise_K, size=window, mode="nearest"))
+        peaks = (field == ndimage.maximum_filter(field, size=window, mode="nearest"))
         iy, ix = np.nonzero(peaks)
-        order = np.lexsort((ix, iy, -self.rise_K[iy, ix]))[:n]
+        order = np.lexsort((ix, iy, -field[iy, ix]))[:n]
         return [{"x_m": float(r.x0 + (ix[i] + 0.5) * r.dx), "y_m": float(r.y0 + (iy[i] + 0.5) * r.dy),
                  "temperature_K": float(self.ambient_K + self.rise_K[iy[i], ix[i]])} for i in order]
 
@@ -402,12 +410,14 @@ class ForestModel:
         size_residual, rise_residual = self.residuals(features)
         size = np.exp(extra["base_log_size"] + size_residual) * np.sqrt(tolerance) * SIZE_SAFETY
         rise = extra["rise"] * 10.0 ** rise_residual
-        return Prediction(raster, _bounded_size(size, floorplan), rise, stack.ambient_K)
+        return Prediction(raster, _bounded_size(size, floorplan), rise, stack.ambient_K,
+                          locate_K=extra["rise"])
 
     def residuals(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ny, nx) corrections of the log size and of the log10 rise, from the features
-        (F, ny, nx): both forests evaluated on every :data:`FOREST_STRIDE`-th cell each way and
-        spread to the cells around it (the corrections vary on the scale of λ, not of a cell)."""
+        (F, ny, nx): both forests evaluated on every :data:`FOREST_STRIDE`-th cell each way,
+        spread to the cells around it and smoothed over :data:`CORRECTION_SMOOTHING` cells
+        (the corrections vary on the scale of λ, not of a cell)."""
         ny, nx = features.shape[1:]
         k = FOREST_STRIDE
         iy = np.minimum(np.arange(0, ny, k) + k // 2, ny - 1)
@@ -418,9 +428,17 @@ class ForestModel:
         out = []
         for forest in (self.size, self.rise):
             coarse = forest.predict(rows).reshape(shape)
-            out.append(np.repeat(np.repeat(coarse, k, axis=0), k, axis=1)[:ny, :nx])
+            spread = np.repeat(np.repeat(coarse, k, axis=0), k, axis=1)[:ny, :nx]
+            out.append(ndimage.gaussian_filter(spread, CORRECTION_SMOOTHING, mode="nearest"))
         return out[0], out[1]
 
+
+CORRECTION_SMOOTHING = 5.0
+"""Gaussian width (raster cells) of the forests' corrections. A forest's output is piecewise
+constant, and its steps put spurious small elements and peaks into the prediction; on 12
+validation floorplans (``benchmarks/ml_ablation.py``) smoothing over 2 cells cut the median
+predicted mesh from 56,991 to 42,381 DOFs, over 5 cells to 41,496 with the median solves from
+3 to 2."""
 
 FOREST_STRIDE = 2
 """The forests are evaluated on every second cell of the feature raster each way (a quarter of
