@@ -23,3 +23,22 @@ def test_benchmark_runs_quick(script, expected):
     for text in expected:
         assert text in run.stdout, f"{script}: {text!r} missing from its output"
     assert "FAILED" not in run.stdout and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("script, args, expected", [
+    ("size_safety.py", ["--cases", "1", "--factors", "1.7", "2.4"], ["| 1.7 |", "| 2.4 |"]),
+    ("ml_ablation.py", ["--cases", "1"], ["| heuristic |", "| physics |", "| ml |"]),
+])
+def test_predictor_tuning_scripts_run_small(script, args, expected):
+    run = subprocess.run([sys.executable, str(BENCHMARKS / script), *args],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for text in expected:
+        assert text in run.stdout, f"{script}: {text!r} missing from its output"
+    # every row's true error against the exact solution is within the tolerance (0.1 K)
+    header = next(line for line in run.stdout.splitlines() if "max true error K" in line)
+    column = [c.strip() for c in header.split("|")].index("max true error K")
+    labels = [text.strip("| ") for text in expected]
+    errors = [float(line.split("|")[column]) for line in run.stdout.splitlines()
+              if line.startswith("| ") and line.split("|")[1].strip() in labels]
+    assert len(errors) == len(labels) and max(errors) <= 0.1
