@@ -160,31 +160,34 @@ def test_features_are_the_physics_scales():
     assert extra["density"] == pytest.approx(np.full((raster.ny, raster.nx), 1e5))
 
 
-def test_screened_rise_solves_the_one_layer_model_exactly_for_a_cosine():
-    """A cosine density is an eigenvector of the cell-centred Neumann Laplacian: the DCT solve
-    must give q̄·R + q̂/(k·t·w + g), w the discrete eigenvalue, close to the continuum (π m/W)²."""
-    from thermal.predict import Raster, screened_rise
+def test_layered_rise_matches_the_exact_solution_on_ev6():
+    """On a stack whose layers share the die's footprint the raster's layered model is the
+    layered model itself: within 0.2% of the peak rise of the exact cosine series at every cell
+    centre, and its hottest cell holds the exact peak."""
+    from thermal.gallery import exact_for
+    from thermal.predict import Raster, layered_rise
 
-    raster = Raster.over((0.0, 0.0, 0.012, 0.008), cells=192)
-    x = raster.centres[:, 0].reshape(raster.ny, raster.nx)
-    width, m = 0.012, 3
-    mean, amplitude = 4e5, 1e5
-    density = mean + amplitude * np.cos(np.pi * m * x / width)
-    lam, kt, resistance = 3e-4, 1.5e-2, 2e-5
-    rise, curvature = screened_rise(raster, density, lam, kt, resistance)
-    w = (2 - 2 * np.cos(np.pi * m / raster.nx)) / raster.dx ** 2
-    assert w == pytest.approx((np.pi * m / width) ** 2, rel=1e-3)
-    phi = (density - mean) / (kt * w + kt / lam ** 2)
-    np.testing.assert_allclose(rise, mean * resistance + phi, rtol=1e-10)
-    # and |∇²θ| = |g φ − (q − q̄)| / (k·t) = w |φ|, floored at 1e-3 of its maximum
-    np.testing.assert_allclose(curvature, np.maximum(w * np.abs(phi), 1e-3 * w * np.abs(phi).max()),
-                               rtol=1e-8)
+    fp, power, stack = _ev6()
+    power_w = np.array([power[n] for n in fp.names])
+    raster = Raster.over(fp.bounds)
+    rects = np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m]
+    density = raster.area_weighted(rects, power_w / (rects[:, 2] * rects[:, 3]))
+    rise, curvature = layered_rise(raster, density, stack, fp.bounds)
+    exact = exact_for(fp, power_w, stack)
+    c = raster.centres
+    true = exact.temperature(c[:, 0], c[:, 1]).reshape(raster.ny, raster.nx) - stack.ambient_K
+    assert np.abs(rise - true).max() <= 2e-3 * true.max()
+    _, x, y = exact.peak()
+    iy, ix = np.unravel_index(np.argmax(rise), rise.shape)
+    assert abs(raster.x0 + (ix + 0.5) * raster.dx - x) <= raster.dx
+    assert abs(raster.y0 + (iy + 0.5) * raster.dy - y) <= raster.dy
+    assert (curvature > 0).all() and np.isfinite(curvature).all()
 
 
 def test_forest_model_corrects_the_physics_base():
     """With forests that predict no correction, the model's size is the P1 base
     sqrt(8·tol / |∇²θ|) times SIZE_SAFETY (within the size bounds) and its rise is the
-    screened-Poisson rise: the forests only learn the residuals."""
+    layered model's on the raster: the forests only learn the residuals."""
     from thermal.predict import SIZE_SAFETY, ForestModel, _bounded_size
 
     zero = Forest(np.zeros(1, np.int64), np.zeros(1), np.full(1, -1), np.full(1, -1), np.zeros(1),

@@ -53,19 +53,20 @@ RASTER_CELLS = 192
 FEATURES = ("rise_half", "rise_1", "rise_2", "rise_4", "rise_uniform",
             "contrast", "gradient", "edge_distance", "jump_distance", "die_distance",
             "block_size", "log_conductivity_ratio", "log_lambda", "lambda_over_die",
-            "relative_1", "relative_4", "screened_rise", "screened_curvature")
+            "relative_1", "relative_4", "layered_rise", "layered_curvature")
 
 FORMAT = "thermal-forest"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MODEL_FILE = "hotspot_model.npz"
-SIZE_SAFETY = 1.7
+SIZE_SAFETY = 1.4
 """The predicted size is multiplied by this. The forest predicts the typical (log-mean) size,
 and the element count is dominated by where that is too small; bisection to a size bound also
-overshoots by up to √2. ``python benchmarks/size_safety.py`` (12 generated validation cases,
-seeds 20,000,000+, neither training nor test; ml at 0.1 K; every run within 0.05 K of the exact
-solution) measured, side by side: 1.2 → median 56,913 DOFs, 2 solves, 13.7 s in all; 1.7 →
-41,496 DOFs, 2 solves (at most 1 correction), 12.8 s; 2.4 → 38,550 DOFs, 4 solves, 14.4 s;
-3.4 → 35,424 DOFs, 5 solves, 17.8 s. 1.7 is the quickest in all."""
+overshoots by up to √2. ``python benchmarks/size_safety.py --factors 1.2 1.4 1.7`` (12
+generated validation cases, seeds 20,000,000+, neither training nor test; ml at 0.1 K; every
+run within 0.05 K of the exact solution) measured, side by side: 1.2 → median 55,104 DOFs, 2
+solves, median 0.62 s, 8.6 s in all, no correction; 1.4 → 46,749 DOFs, 2 solves, 0.50 s, 9.6 s,
+at most 1 correction; 1.7 → 42,236 DOFs, 3 solves, 0.54 s, 11.4 s, up to 2 corrections (an
+earlier run with 2.4 and 3.4: 14.7 s and 17.3 s in all). 1.4 has the best median time."""
 
 MAX_SIZE_FRACTION = 1 / 24
 """No predicted size exceeds this fraction of the die's shorter side (the initial mesh's)."""
@@ -145,32 +146,50 @@ def _h(stack) -> float:
     return 1.0 / (stack.r_convec * x * y)
 
 
-def screened_rise(raster: Raster, density: np.ndarray, lam: float, kt: float,
-                  resistance: float) -> tuple[np.ndarray, np.ndarray]:
-    """The power layer's rise in a one-layer model, solved on the raster: the physics base of
+def layered_rise(raster: Raster, density: np.ndarray, stack, die_bounds
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The power layer's rise in the layered model, solved on the raster: the physics base of
     the forests' predictions.
 
-    The layer conducts laterally with ``k·t`` and loses heat downwards with ``g = k·t / λ²``;
-    the mean density rises it uniformly by ``q̄ · R`` (``R`` the vertical resistance to
-    ambient) and the rest solves ``(−k·t ∇² + g) φ = q − q̄`` with adiabatic die edges, which
-    the cosine transform (DCT-II, the cell-centred Neumann Laplacian) diagonalises.
+    Every layer conducts laterally with its ``k·t`` and is coupled to the next by
+    :meth:`~thermal.stack.Stack.g_between`, the last to ambient by
+    :meth:`~thermal.stack.Stack.g_ambient`, all over the die's footprint with adiabatic edges.
+    The cosine transform (DCT-II, the cell-centred Neumann Laplacian) diagonalises the lateral
+    part, leaving an L x L system per mode. Where every layer has the die's footprint this is
+    the layered model itself, exact up to the raster's resolution (the cosine series of
+    :mod:`thermal.gallery`, for cell-averaged power); a spreader larger than the die spreads
+    further than this says, which the rise forest learns to correct.
 
     Returns
     -------
-    rise : (ny, nx) K, ``q̄ R + φ``, at least 1e-3 of its maximum
-    curvature : (ny, nx) K/m², ``|∇²θ| = |g φ − (q − q̄)| / (k·t)``, at least 1e-3 of its
-        maximum: for P1 the element size a tolerance ``τ`` needs is about ``sqrt(8 τ / |∇²θ|)``.
+    rise : (ny, nx) K, at least 1e-3 of its maximum
+    curvature : (ny, nx) K/m², ``|∇²θ|`` on the power layer from the layer's balance
+        ``k·t ∇²θ = Σ g (θ − θ_neighbour) − q``, at least 1e-3 of its maximum: for P1 the
+        element size a tolerance ``τ`` needs is about ``sqrt(8 τ / |∇²θ|)``.
     """
     from scipy import fft
 
-    mean = float(density.mean())
-    g = kt / lam ** 2
+    n, p = len(stack.layers), stack.power_layers[0]
+    kt = np.array([l.conductivity * l.thickness_m for l in stack.layers])
+    g = np.array([stack.g_between(l, l + 1) for l in range(n - 1)])
+    g_below = np.r_[g, stack.g_ambient(die_bounds)]    # layer l to l + 1 (the last: ambient)
+    g_above = np.r_[0.0, g]                             # layer l to l - 1
     wy = (2 - 2 * np.cos(np.pi * np.arange(raster.ny) / raster.ny)) / raster.dy ** 2
     wx = (2 - 2 * np.cos(np.pi * np.arange(raster.nx) / raster.nx)) / raster.dx ** 2
-    spectrum = fft.dctn(density - mean, type=2, norm="ortho")
-    phi = fft.idctn(spectrum / (kt * (wy[:, None] + wx[None, :]) + g), type=2, norm="ortho")
-    rise = mean * resistance + phi
-    curvature = np.abs(g * phi - (density - mean)) / kt
+    w = (wy[:, None] + wx[None, :]).ravel()
+    system = np.zeros((len(w), n, n))
+    layers = np.arange(n)
+    system[:, layers, layers] = kt * w[:, None] + g_below + g_above
+    system[:, layers[:-1], layers[1:]] = -g
+    system[:, layers[1:], layers[:-1]] = -g
+    rhs = np.zeros((len(w), n, 1))
+    rhs[:, p, 0] = fft.dctn(density, type=2, norm="ortho").ravel()
+    modes = np.linalg.solve(system, rhs)[..., 0].T.reshape(n, raster.ny, raster.nx)
+    theta = fft.idctn(modes, type=2, norm="ortho", axes=(1, 2))
+    balance = (g_below[p] * theta[p] + g_above[p] * theta[p] - density
+               - (g_below[p] * theta[p + 1] if p + 1 < n else 0.0)
+               - (g_above[p] * theta[p - 1] if p > 0 else 0.0))
+    rise, curvature = theta[p], np.abs(balance) / kt[p]
     rise = np.maximum(rise, 1e-3 * max(rise.max(), 1e-30))
     curvature = np.maximum(curvature, 1e-3 * max(curvature.max(), 1e-30))
     return rise, curvature
@@ -196,7 +215,7 @@ def feature_rasters(floorplan, power_w: np.ndarray, stack, raster: Raster | None
     extra : dict
         ``density`` (ny, nx) W/m², ``lam`` m, ``kt`` W/K, ``smoothed`` (ny, nx) λ-smoothed
         density (the heuristic's), and the physics bases the forests correct:
-        ``rise`` (ny, nx) K and ``base_log_size`` (ny, nx) (:func:`screened_rise`,
+        ``rise`` (ny, nx) K and ``base_log_size`` (ny, nx) (:func:`layered_rise`,
         :func:`base_log_size`).
     """
     raster = Raster.over(floorplan.bounds) if raster is None else raster
@@ -248,7 +267,7 @@ def feature_rasters(floorplan, power_w: np.ndarray, stack, raster: Raster | None
     mean_density = float(np.sum(power_w)) / ((x1 - x0) * (y1 - y0))
     full = np.ones((raster.ny, raster.nx))
     contrast = (density - smooth[1]) * to_kelvin
-    rise, curvature = screened_rise(raster, density, lam, kt, resistance)
+    rise, curvature = layered_rise(raster, density, stack, floorplan.bounds)
     features = np.stack([
         _log(smooth[0.5] * to_kelvin), _log(smooth[1] * to_kelvin), _log(smooth[2] * to_kelvin),
         _log(smooth[4] * to_kelvin),

@@ -12,8 +12,8 @@ the labels are read from its final mesh and field (:func:`case_samples`):
   scales as √tolerance;
 - ``log_rise``: log10 of the temperature rise over ambient on the power layer;
 
-each less its physics base (a one-layer screened-Poisson model solved on the raster,
-:func:`thermal.predict.screened_rise`): the forests learn corrections to physics, not the
+each less its physics base (the layered model solved on the raster by a cosine transform,
+:func:`thermal.predict.layered_rise`): the forests learn corrections to physics, not the
 physics itself. Two random forests (scikit-learn) are fitted on the physics-scaled features of
 :mod:`thermal.predict` and saved as plain arrays (:func:`thermal.predict.save_model`).
 Nothing from ``../shared/reference-inputs`` is ever used here: those are for testing.
@@ -207,7 +207,7 @@ def case_samples(case: Case, seed: int, max_dofs: int = LABEL_TOLERANCE_MAX_DOFS
         base :func:`thermal.predict.base_log_size` there.
     log_rise : (S,)
         log10 of the temperature rise (K) at the sample, power layer, less log10 of the
-        one-layer model's (:func:`thermal.predict.screened_rise`).
+        raster's layered model (:func:`thermal.predict.layered_rise`).
     info : dict
         ``dofs``, ``seconds``, ``blocks``, ``kind``.
     """
