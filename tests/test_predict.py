@@ -291,8 +291,9 @@ def test_predicted_strategies_meet_the_tolerance_on_ev6(strategy):
     assert s["solves"] == 2 * len(sol.history)
     if strategy == "ml":
         spots = s["predicted_hotspots"]
-        assert len(spots) == 5
-        assert spots[0]["temperature_K"] >= spots[-1]["temperature_K"]
+        assert 1 <= len(spots) <= 5  # the distinct local maxima, at most 5 (ev6 has 4)
+        assert all(stack.ambient_K < spot["temperature_K"] < sol.peak.temperature_K + 20
+                   for spot in spots)
         # the predicted hottest spot is within 1 mm of the true peak, or inside its block
         d = np.hypot(spots[0]["x_m"] - sol.peak.x_m, spots[0]["y_m"] - sol.peak.y_m)
         hottest = int(np.argmax(sol.blocks.max_K))
