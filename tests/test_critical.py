@@ -130,3 +130,15 @@ def test_stack_critical_regions_reach_the_summary(tmp_path):
     assert crit["L2"]["tolerance_K"] == pytest.approx(0.025)
     assert crit["sensor"]["kind"] == "rect" and crit["sensor"]["rect_m"] == list(HOT_RECT)
     assert all(c["estimate_K"] <= c["tolerance_K"] for c in crit.values())
+
+
+def test_mesh_plot_outlines_the_critical_regions(tmp_path):
+    sol = thermal.solve(EV6, GCC, STACK3, mesh="estimator", tolerance=0.2,
+                        critical={"FPMap_0": 0.1, "sensor": (HOT_RECT, 0.1)})
+    fig = sol.plot(tmp_path / "mesh.png", "mesh")
+    assert (tmp_path / "mesh.png").stat().st_size > 0
+    outlined = [p for ax in fig.axes for p in ax.patches if p.get_label() == "critical"]
+    assert len(outlined) == 2 * len(fig.axes)  # both regions on every panel
+    widths = sorted(round(p.get_width(), 6) for p in outlined[:2])
+    i = EV6.names.index("FPMap_0")
+    assert widths == sorted([round(HOT_RECT[2] * 1e3, 6), round(EV6.width_m[i] * 1e3, 6)])

@@ -118,7 +118,8 @@ def plot_heatmap(path: str | PathLike, points: np.ndarray, triangles: np.ndarray
 
 def plot_mesh(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
               rects: np.ndarray, names: Sequence[str] | None = None,
-              footprints: Sequence[Sequence[float]] = (), title: str | None = None):
+              footprints: Sequence[Sequence[float]] = (), title: str | None = None,
+              critical: Sequence[Sequence[float]] = ()):
     """Draw the mesh over the floorplan and the layer footprints, and save it as a PNG.
 
     Triangle edges are drawn once each, as thin lines; block outlines in red, layer footprints
@@ -143,6 +144,8 @@ def plot_mesh(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
         Layer footprints in metres, drawn dashed.
     title : str, optional
         Figure title; by default the node and triangle counts.
+    critical : sequence of (x0, y0, x1, y1)
+        Critical regions (:mod:`thermal.critical`) in metres, outlined in orange.
 
     Returns
     -------
@@ -182,6 +185,7 @@ def plot_mesh(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
         _draw_footprints(panel.ax, footprints)
         _draw_rects(panel.ax, rects, colour="tab:red", halo="white" if fine else None,
                     width_pt=0.9)
+        _draw_critical(panel.ax, np.asarray(critical, dtype=np.float64).reshape(-1, 4))
     if names is not None:
         _draw_names(panels[-1], rects, names, colour="tab:red", halo="white")
     if zoom:
@@ -421,6 +425,15 @@ def _draw_footprints(ax, footprints):
         ax.add_patch(Rectangle((min(x0, x1), min(y0, y1)), abs(x1 - x0), abs(y1 - y0),
                                fill=False, linestyle=(0, (5, 3)), linewidth=1.0,
                                edgecolor="tab:blue"))
+
+
+def _draw_critical(ax, regions):
+    """Outline critical regions (x0, y0, x1, y1) in orange, thicker than the block outlines."""
+    from matplotlib.patches import Rectangle
+
+    for x0, y0, x1, y1 in regions * _MM:
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, linewidth=2.0,
+                               edgecolor="tab:orange", label="critical"))
 
 
 def _draw_names(panel, rects, names, colour, halo):

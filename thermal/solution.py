@@ -216,6 +216,7 @@ class Solution:
         if kind == "mesh":
             return plot.plot_mesh(path, self.mesh.points, self.mesh.triangles, rects, fp.names,
                                   footprints=[tuple(r) for r in self.mesh.layer_rects],
+                                  critical=self._critical_boxes(),
                                   title=f"{self.strategy} mesh: {self.mesh.n_triangles} triangles, "
                                         f"{self.history[-1]['dofs']} DOFs")
         if kind == "predicted":
@@ -233,6 +234,19 @@ class Solution:
                 title=f"{self.strategy}: prediction before the solve ({len(self.history) - 1} "
                       f"corrections after it), and the answer")
         raise ValueError(f"unknown plot kind {kind!r}")
+
+    def _critical_boxes(self) -> list:
+        """(x0, y0, x1, y1) of each critical block and rectangle, for the mesh plot."""
+        fp, index = self.floorplan, {n: i for i, n in enumerate(self.floorplan.names)}
+        boxes = []
+        for c in self.critical:
+            if c.get("kind") == "rect":
+                x, y, w, h = c["rect_m"]
+            else:
+                i = index[c["name"]]
+                x, y, w, h = fp.left_m[i], fp.bottom_m[i], fp.width_m[i], fp.height_m[i]
+            boxes.append((x, y, x + w, y + h))
+        return boxes
 
     def write(self, directory, plots: bool = True) -> Path:
         """Write blocks.csv, summary.json, timings.json, field.vtu, heatmap.png and mesh.png
