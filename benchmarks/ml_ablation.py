@@ -22,7 +22,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
@@ -30,7 +29,7 @@ import thermal
 from thermal import predict
 from thermal.gallery import exact_for
 
-from size_safety import _case, _true_error
+from size_safety import _case, timed_run
 
 VARIANTS = ("heuristic", "physics", "ml")
 
@@ -63,14 +62,11 @@ def main(argv=None) -> int:
     rows = {v: [] for v in VARIANTS}
     for i, (case, fp) in enumerate(cases):
         for v in VARIANTS:
-            t = time.perf_counter()
-            sol = thermal.solve(fp, case.power_w, case.stack, tolerance=args.tolerance,
-                                mesh="heuristic" if v == "heuristic" else "ml", model=models[v])
-            wall = time.perf_counter() - t
-            s = sol.summary()
+            sol, (dofs, solves, _, wall, error) = timed_run(
+                case, fp, args.tolerance, mesh="heuristic" if v == "heuristic" else "ml",
+                model=models[v])
             distance = _peak_distance_mm(sol, fp, case)
-            rows[v].append((s["mesh"]["dofs"], s["solves"], wall, _true_error(sol, fp, case),
-                            np.nan if distance is None else distance))
+            rows[v].append((dofs, solves, wall, error, np.nan if distance is None else distance))
         print(f"case {i + 1}/{len(cases)} ({case.kind}, {len(fp.names)} blocks) done", flush=True)
     print(f"\n### Predictor ablation on {len(cases)} validation cases (seeds 20000000+), "
           f"{args.tolerance} K\n")

@@ -46,6 +46,17 @@ def _true_error(sol, fp, case) -> float:
                                  np.abs(mean + amb - exact.block_mean())]))
 
 
+def timed_run(case, fp, tolerance: float, **solve_args):
+    """One ``thermal.solve`` of a validation case: the solution and (DOFs, solves,
+    corrections, wall s, true error K)."""
+    t = time.perf_counter()
+    sol = thermal.solve(fp, case.power_w, case.stack, tolerance=tolerance, **solve_args)
+    wall = time.perf_counter() - t
+    s = sol.summary()
+    return sol, (s["mesh"]["dofs"], s["solves"], s.get("corrections", 0), wall,
+                 _true_error(sol, fp, case))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=12)
@@ -60,13 +71,7 @@ def main(argv=None) -> int:
     for i, (case, fp) in enumerate(cases):
         for f in args.factors:  # the factors side by side on each case
             predict.SIZE_SAFETY = f
-            t = time.perf_counter()
-            sol = thermal.solve(fp, case.power_w, case.stack, mesh="ml", model=model,
-                                tolerance=args.tolerance)
-            wall = time.perf_counter() - t
-            s = sol.summary()
-            rows[f].append((s["mesh"]["dofs"], s["solves"], s["corrections"], wall,
-                            _true_error(sol, fp, case)))
+            rows[f].append(timed_run(case, fp, args.tolerance, mesh="ml", model=model)[1])
         print(f"case {i + 1}/{len(cases)} ({case.kind}, {len(fp.names)} blocks) done",
               flush=True)
     print(f"\n### SIZE_SAFETY on {len(cases)} validation cases (seeds {SEED0}+), ml at "

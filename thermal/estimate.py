@@ -71,7 +71,7 @@ class ErrorEstimate:
 
 
 def two_level_estimate(coarse: Mesh, theta_coarse: np.ndarray, fine: Mesh, theta_fine: np.ndarray,
-                       prolongation, power_layer: int = 0, rects: np.ndarray | None = None
+                       prolongation, power_layer: int = 0, rect_cover: sp.spmatrix | None = None
                        ) -> ErrorEstimate:
     """Compare a solution with the one on the red refinement of its mesh.
 
@@ -85,8 +85,9 @@ def two_level_estimate(coarse: Mesh, theta_coarse: np.ndarray, fine: Mesh, theta
         :func:`thermal.refine.node_prolongation` of ``coarse``.
     power_layer : int
         Layer whose block values are estimated.
-    rects : (R, 4) float, optional
-        Critical rectangles (x0, y0, x1, y1) whose max and mean are estimated too.
+    rect_cover : (M_coarse, R) sparse, optional
+        Critical rectangles, as the coarse triangles in each
+        (:func:`thermal.critical.rect_cover`), whose max and mean are estimated too.
 
     Returns
     -------
@@ -113,14 +114,12 @@ def two_level_estimate(coarse: Mesh, theta_coarse: np.ndarray, fine: Mesh, theta
 
     block_max, block_mean = region_errors(None, None)
     rect_max = rect_mean = np.zeros(0)
-    if rects is not None and len(rects):
-        from .critical import rect_cover
-
+    if rect_cover is not None and rect_cover.shape[1]:
         # the same region on both levels: the red children of the coarse triangles in it
         # (consecutive, four each); by the fine centroids alone it would differ by a band of
         # half a triangle whose temperature change is first order in h
-        in_coarse = rect_cover(coarse, rects)
-        rect_max, rect_mean = region_errors(in_coarse, sp.kron(in_coarse, np.ones((4, 1))).tocsr())
+        rect_max, rect_mean = region_errors(rect_cover,
+                                            sp.kron(rect_cover, np.ones((4, 1))).tocsr())
     peak_change = abs(np.nanmax(theta_fine) - np.nanmax(theta_coarse))
     return ErrorEstimate(tri_indicator=tri_indicator, block_max=block_max, block_mean=block_mean,
                          peak=peak_change / (MEAN_RATIO - 1.0), rect_max=rect_max,
