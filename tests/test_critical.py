@@ -13,6 +13,7 @@ import pytest
 import thermal
 from thermal.critical import CriticalRegion, critical_regions, rect_cover, resolved
 from thermal.errors import InputError
+from thermal.floorplan import make_floorplan
 from thermal.gallery import exact_for
 from thermal.stack import Stack
 
@@ -82,6 +83,47 @@ def test_resolved_rejects_unknown_blocks_and_rects_off_the_die():
     r = resolved(EV6, 0.1, critical_regions({"IntReg_0": None, "s": (HOT_RECT, 0.5)}))
     assert r.block_tolerance[EV6.names.index("IntReg_0")] == pytest.approx(0.025)
     assert r.rect_tolerance.tolist() == [0.1]  # never looser than the global tolerance
+
+
+def test_a_rect_covers_the_same_area_on_every_uniform_level():
+    """Carried to the red children, a rectangle's region keeps its area exactly; re-selected by
+    the finer centroids it would not (its edge moves by up to half a triangle)."""
+    from thermal.critical import red_children_cover
+    from thermal.mesh import initial_mesh
+    from thermal.refine import refined_uniform
+
+    m = initial_mesh([[0, 0, 1e-2, 1e-2]], [[0, 0, 1e-2, 1e-2]])
+    rect = np.array([[2.1e-3, 3.3e-3, 6.7e-3, 5.9e-3]])
+    cover = rect_cover(m, rect)
+    area = float(m.areas @ cover.toarray()[:, 0])
+    for _ in range(3):
+        fine = refined_uniform(m)
+        cover = red_children_cover(cover)
+        assert cover.shape == (fine.n_triangles, 1)
+        carried = float(fine.areas @ cover.toarray()[:, 0])
+        assert abs(carried - area) <= 1e-12 * area
+        m = fine
+    reselected = float(m.areas @ rect_cover(m, rect).toarray()[:, 0])
+    assert abs(reselected - area) > 1e-3 * area
+
+
+def test_uniform_strategy_meets_a_critical_rect_tolerance():
+    fp = make_floorplan(["hot", "cool"], [0.0, 4e-3], [0.0, 0.0], [4e-3, 6e-3], [1e-2, 1e-2])
+    stack = STACK3.with_die_footprint()
+    rect = (3.0e-3, 4.0e-3, 2.0e-3, 2.0e-3)   # across the power step
+    sol = thermal.solve(fp, [30.0, 5.0], stack, mesh="uniform", critical={"edge": (rect, 0.05)})
+    [entry] = sol.critical
+    assert entry["estimate_K"] <= 0.05
+    # with the region re-selected on every level its edge moved, and the change between levels
+    # stayed first order: it refined to 1.5M DOFs (6 levels) instead of 24k (3)
+    assert sol.history[-1]["dofs"] < 100_000
+    exact = exact_for(fp, sol.power_w, stack)
+    x0, y0, w, h = rect
+    tris = rect_cover(sol.mesh, np.array([[x0, y0, x0 + w, y0 + h]])).tocoo().row
+    nodes = np.unique(sol.mesh.triangles[tris])
+    p = sol.mesh.points[nodes]
+    error = np.abs(sol.theta[0][nodes] + stack.ambient_K - exact.temperature(p[:, 0], p[:, 1]))
+    assert error.max() <= 0.05
 
 
 def test_rect_cover_never_leaves_a_region_empty():

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from .critical import red_children_cover
 from .mesh import Mesh
 from .solve import block_stats
 
@@ -115,11 +116,7 @@ def two_level_estimate(coarse: Mesh, theta_coarse: np.ndarray, fine: Mesh, theta
     block_max, block_mean = region_errors(None, None)
     rect_max = rect_mean = np.zeros(0)
     if rect_cover is not None and rect_cover.shape[1]:
-        # the same region on both levels: the red children of the coarse triangles in it
-        # (consecutive, four each); by the fine centroids alone it would differ by a band of
-        # half a triangle whose temperature change is first order in h
-        rect_max, rect_mean = region_errors(rect_cover,
-                                            sp.kron(rect_cover, np.ones((4, 1))).tocsr())
+        rect_max, rect_mean = region_errors(rect_cover, red_children_cover(rect_cover))
     peak_change = abs(np.nanmax(theta_fine) - np.nanmax(theta_coarse))
     return ErrorEstimate(tri_indicator=tri_indicator, block_max=block_max, block_mean=block_mean,
                          peak=peak_change / (MEAN_RATIO - 1.0), rect_max=rect_max,

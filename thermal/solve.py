@@ -484,7 +484,7 @@ def _uniform_solve(m, stack, power_w, conductivity, die, regions, tolerance, max
                    progress, t_start):
     """Red-refine until the level-to-level estimate meets every block's and critical
     rectangle's tolerance."""
-    from .critical import rect_cover
+    from .critical import rect_cover, red_children_cover
 
     block_tolerance = np.r_[regions.block_tolerance, regions.rect_tolerance]
     n_blocks = len(regions.block_tolerance)
@@ -492,15 +492,20 @@ def _uniform_solve(m, stack, power_w, conductivity, die, regions, tolerance, max
     history, previous, theta, info, t_mesh = [], None, None, {}, 0.0
     timings = {"assemble": 0.0, "solve": 0.0}
     levels: list = []  # (prolongation onto the next level, matrix), finest first
+    # the rectangles as the same region on every level: the initial triangles whose centroid
+    # is inside, then their red children (consecutive, four each); by each level's centroids
+    # the region would move by a band of half a triangle between levels, a change of first
+    # order in h that no refinement makes vanish
+    in_rects = rect_cover(m, regions.rects) if len(regions.rects) else None
     while True:
         theta, info, system = steady_field(m, stack, power_w, conductivity, die, x0=theta,
                                            coarse=levels)
         timings["assemble"] += info["assemble_s"]
         timings["solve"] += info["solve_s"]
         stats = block_stats(m, theta[power_layer])
-        if len(regions.rects):
-            in_rects = block_stats(m, theta[power_layer], rect_cover(m, regions.rects))
-            stats = tuple(np.r_[a, b] for a, b in zip(stats, in_rects))
+        if in_rects is not None:
+            stats = tuple(np.r_[a, b] for a, b in
+                          zip(stats, block_stats(m, theta[power_layer], in_rects)))
         peak_now = np.nanmax(theta)
         estimate = change = np.inf
         block_error = np.full(len(block_tolerance), np.inf)
@@ -523,6 +528,8 @@ def _uniform_solve(m, stack, power_w, conductivity, die, regions, tolerance, max
         nodes = node_prolongation(m)
         theta = (nodes @ theta.T).T
         m = refined_uniform(m)
+        if in_rects is not None:
+            in_rects = red_children_cover(in_rects)
         fine_node2dof = dof_numbering(m, len(stack.layers))
         levels.insert(0, (dof_prolongation(nodes, fine_node2dof, system.node2dof), system.matrix))
         t_mesh += time.perf_counter() - t
