@@ -56,7 +56,7 @@ FEATURES = ("rise_half", "rise_1", "rise_2", "rise_4", "rise_uniform",
             "relative_1", "relative_4", "layered_rise", "layered_curvature")
 
 FORMAT = "thermal-forest"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 MODEL_FILE = "hotspot_model.npz"
 SIZE_SAFETY = 1.4
 """The predicted size is multiplied by this. The forest predicts the typical (log-mean) size,
@@ -153,12 +153,18 @@ def layered_rise(raster: Raster, density: np.ndarray, stack, die_bounds
 
     Every layer conducts laterally with its ``k·t`` and is coupled to the next by
     :meth:`~thermal.stack.Stack.g_between`, the last to ambient by
-    :meth:`~thermal.stack.Stack.g_ambient`, all over the die's footprint with adiabatic edges.
-    The cosine transform (DCT-II, the cell-centred Neumann Laplacian) diagonalises the lateral
-    part, leaving an L x L system per mode. Where every layer has the die's footprint this is
-    the layered model itself, exact up to the raster's resolution (the cosine series of
-    :mod:`thermal.gallery`, for cell-averaged power); a spreader larger than the die spreads
-    further than this says, which the rise forest learns to correct.
+    :meth:`~thermal.stack.Stack.g_ambient`. The cosine transform (DCT-II, the cell-centred
+    Neumann Laplacian) diagonalises the lateral part, leaving an L x L system per mode
+    (:func:`_layered_modes`). Where every layer has the die's footprint this is the layered
+    model itself, exact up to the raster's resolution (the cosine series of
+    :mod:`thermal.gallery`, for cell-averaged power).
+
+    A spreader or sink larger than the die (HotSpot's package) carries heat beyond it and
+    cools the whole die: on ev6 over the die's footprint alone the peak rise came out 84.6 K
+    against the solved 28.4 K. That part is smooth on the die, so it is added from two coarse
+    solves on the same cells (:func:`_footprint_correction`): over the union of the footprints
+    minus over the die alone. With it the rise is within 1.2% of the solved field's peak rise
+    at every node of ev6's die (median 0.3%).
 
     Returns
     -------
@@ -167,13 +173,28 @@ def layered_rise(raster: Raster, density: np.ndarray, stack, die_bounds
         ``k·t ∇²θ = Σ g (θ − θ_neighbour) − q``, at least 1e-3 of its maximum: for P1 the
         element size a tolerance ``τ`` needs is about ``sqrt(8 τ / |∇²θ|)``.
     """
-    from scipy import fft
-
     n, p = len(stack.layers), stack.power_layers[0]
     kt = np.array([l.conductivity * l.thickness_m for l in stack.layers])
     g = np.array([stack.g_between(l, l + 1) for l in range(n - 1)])
     g_below = np.r_[g, stack.g_ambient(die_bounds)]    # layer l to l + 1 (the last: ambient)
     g_above = np.r_[0.0, g]                             # layer l to l - 1
+    theta = _layered_modes(raster, density, kt, g, g_below, g_above, p)
+    theta = theta + _footprint_correction(raster, density, stack, die_bounds, kt, g, g_below,
+                                          g_above, p)
+    balance = (g_below[p] * theta[p] + g_above[p] * theta[p] - density
+               - (g_below[p] * theta[p + 1] if p + 1 < n else 0.0)
+               - (g_above[p] * theta[p - 1] if p > 0 else 0.0))
+    rise, curvature = theta[p], np.abs(balance) / kt[p]
+    rise = np.maximum(rise, 1e-3 * max(rise.max(), 1e-30))
+    curvature = np.maximum(curvature, 1e-3 * max(curvature.max(), 1e-30))
+    return rise, curvature
+
+
+def _layered_modes(raster: Raster, density, kt, g, g_below, g_above, p) -> np.ndarray:
+    """(L, ny, nx) rise of every layer on ``raster`` with adiabatic edges, power on layer ``p``."""
+    from scipy import fft
+
+    n = len(kt)
     wy = (2 - 2 * np.cos(np.pi * np.arange(raster.ny) / raster.ny)) / raster.dy ** 2
     wx = (2 - 2 * np.cos(np.pi * np.arange(raster.nx) / raster.nx)) / raster.dx ** 2
     w = (wy[:, None] + wx[None, :]).ravel()
@@ -185,14 +206,60 @@ def layered_rise(raster: Raster, density: np.ndarray, stack, die_bounds
     rhs = np.zeros((len(w), n, 1))
     rhs[:, p, 0] = fft.dctn(density, type=2, norm="ortho").ravel()
     modes = np.linalg.solve(system, rhs)[..., 0].T.reshape(n, raster.ny, raster.nx)
-    theta = fft.idctn(modes, type=2, norm="ortho", axes=(1, 2))
-    balance = (g_below[p] * theta[p] + g_above[p] * theta[p] - density
-               - (g_below[p] * theta[p + 1] if p + 1 < n else 0.0)
-               - (g_above[p] * theta[p - 1] if p > 0 else 0.0))
-    rise, curvature = theta[p], np.abs(balance) / kt[p]
-    rise = np.maximum(rise, 1e-3 * max(rise.max(), 1e-30))
-    curvature = np.maximum(curvature, 1e-3 * max(curvature.max(), 1e-30))
-    return rise, curvature
+    return fft.idctn(modes, type=2, norm="ortho", axes=(1, 2))
+
+
+FOOTPRINT_CELLS = (16, 96)
+"""Coarse cells of :func:`_footprint_correction`: at least this many across the die's longer
+side, unless the union of footprints would then pass the second number across its own. On ev6
+under HotSpot's package the largest error against the solved rise was 3.5%, 1.2%, 1.5% and 1.9%
+of the peak rise with 12, 16, 24 and 32 cells across the die."""
+
+
+def _footprint_correction(raster: Raster, density, stack, die_bounds, kt, g, g_below, g_above,
+                          p) -> np.ndarray:
+    """(L, ny, nx) what layers larger than the die change in the die-footprint rise (zero when
+    every layer has the die's footprint): the rise over the union of the footprints minus the
+    rise over the die alone, both on the same coarse cells, interpolated onto ``raster``."""
+    x0, y0, x1, y1 = (float(v) for v in die_bounds)
+    boxes = np.array([stack.footprint(l, die_bounds) for l in range(len(stack.layers))])
+    ux0, uy0 = boxes[:, 0].min(), boxes[:, 1].min()
+    ux1, uy1 = boxes[:, 2].max(), boxes[:, 3].max()
+    if max(x0 - ux0, y0 - uy0, ux1 - x1, uy1 - y1) <= 1e-9 * max(x1 - x0, y1 - y0):
+        return np.zeros((len(kt), raster.ny, raster.nx))
+    cell = max(max(x1 - x0, y1 - y0) / FOOTPRINT_CELLS[0],
+               max(ux1 - ux0, uy1 - uy0) / FOOTPRINT_CELLS[1])
+    mx, my = max(int(np.ceil((x1 - x0) / cell)), 2), max(int(np.ceil((y1 - y0) / cell)), 2)
+    die = Raster(x0, y0, (x1 - x0) / mx, (y1 - y0) / my, mx, my)
+    # whole cells of the die's size around it, as many as cover the union
+    left, right = (int(round(v / die.dx)) for v in (x0 - ux0, ux1 - x1))
+    below, above = (int(round(v / die.dy)) for v in (y0 - uy0, uy1 - y1))
+    union = Raster(x0 - left * die.dx, y0 - below * die.dy, die.dx, die.dy,
+                   mx + left + right, my + below + above)
+    coarse = _averaged(raster, density, die)
+    padded = np.pad(coarse, ((below, above), (left, right)))
+    # Layers on the die's footprint do not conduct in either coarse solve: the fine solve has
+    # their lateral spreading, and extended beyond the die they would carry heat out of its
+    # edges (a hotspot at the die's edge then came out 13-25% too cool on ev6).
+    on_die = (np.abs(boxes - np.array([x0, y0, x1, y1])) <= 1e-9 * max(x1 - x0, y1 - y0)).all(axis=1)
+    kt_far = np.where(on_die, 0.0, kt)
+    over_union = _layered_modes(union, padded, kt_far, g, g_below, g_above, p)
+    over_die = _layered_modes(die, coarse, kt_far, g, g_below, g_above, p)
+    difference = over_union[:, below:below + my, left:left + mx] - over_die
+    return die.sample(difference, raster.centres).reshape(len(kt), raster.ny, raster.nx)
+
+
+def _averaged(fine: Raster, values: np.ndarray, coarse: Raster) -> np.ndarray:
+    """Cell averages of a (ny, nx) raster on a coarser one over the same box (conservative)."""
+    def weights(f_start, f_step, f_n, c_start, c_step, c_n):
+        edges = f_start + f_step * np.arange(f_n + 1)
+        c_edges = c_start + c_step * np.arange(c_n + 1)
+        inside = np.clip(edges[None, :], c_edges[:-1, None], c_edges[1:, None])
+        return np.diff(inside, axis=1) / c_step            # (c_n, f_n)
+
+    wx = weights(fine.x0, fine.dx, fine.nx, coarse.x0, coarse.dx, coarse.nx)
+    wy = weights(fine.y0, fine.dy, fine.ny, coarse.y0, coarse.dy, coarse.ny)
+    return wy @ values @ wx.T
 
 
 def base_log_size(curvature: np.ndarray) -> np.ndarray:
