@@ -38,11 +38,15 @@ ZOOM_RATIO = 1.5
 """:func:`plot_mesh` adds a zoomed panel of the die when the domain is this many times wider
 or taller than the die (a 30 mm spreader under a 16 mm die is 1.9)."""
 
+PREDICTION_WIDTH_IN = 13.0
+"""Width of predicted.png's row of three panels, inches."""
+
 HEAT_CMAP = "inferno"
 SIZE_CMAP = "viridis"
 _MM = 1e3
 _PT_PER_IN = 72.0
 _MIN_LABEL_PT = 4.5
+_BAR_IN = 1.05  # a colour bar beside a panel: gap, bar, tick labels and its label
 _MAX_LABEL_PT = 11.0
 
 
@@ -267,13 +271,16 @@ class _Panel:
     pt_per_m: float
 
 
-def _layout(boxes, colorbar=False, titled_panels=False, per_row=None, title_lines=1):
+def _layout(boxes, colorbar=False, titled_panels=False, per_row=None, title_lines=1,
+            max_width_in=None):
     """Make a figure with one equal-aspect axes per box, in rows, and a colour bar axes.
 
     Panels are as large as :data:`FIGURE_IN` allows; the figure is then cropped to them. The
-    colour bar (``None`` when not asked for) stands at the right, as tall as the last row.
+    colour bar (``None`` when not asked for) stands at the right, as tall as the last row;
+    ``colorbar="each"`` gives every panel its own, at its right, and returns their list.
     ``title_lines`` is the height, in lines, kept free above the panels for the figure's title
-    (:func:`_suptitle`).
+    (:func:`_suptitle`). ``max_width_in`` caps the figure's width (default: grows with the
+    panels per row).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -281,10 +288,11 @@ def _layout(boxes, colorbar=False, titled_panels=False, per_row=None, title_line
     n = len(boxes)
     per_row = per_row or n
     rows = -(-n // per_row)
-    left, bottom, gap_x, gap_y = 0.85, 0.6, 0.75, 0.75
-    right = 1.35 if colorbar else 0.3
+    each = colorbar == "each"
+    left, bottom, gap_x, gap_y = 0.85, 0.6, 0.75 + (_BAR_IN if each else 0.0), 0.75
+    right = _BAR_IN + 0.3 if colorbar else 0.3
     top = 0.25 + 0.25 * title_lines + (0.3 if titled_panels else 0.0)
-    max_w = FIGURE_IN[0] * min(1.0 + 0.75 * (per_row - 1), 2.25)
+    max_w = max_width_in or FIGURE_IN[0] * min(1.0 + 0.75 * (per_row - 1), 2.25)
     max_h = FIGURE_IN[1] * (1.0 if rows == 1 else 0.75 * rows)
     # All panels share one height; each is as wide as its box's aspect ratio makes it.
     ratios = [_width(b) / _height(b) for b in boxes]
@@ -316,11 +324,15 @@ def _layout(boxes, colorbar=False, titled_panels=False, per_row=None, title_line
         if c == 0:
             ax.set_ylabel("y (mm)")
         panels.append(_Panel(ax, tuple(box), height * _PT_PER_IN / _height(box)))
+    def bar_right_of(x, y):
+        return fig.add_axes(((x + 0.2) / fig_w, y / fig_h, 0.22 / fig_w, height / fig_h))
+
     cax = None
-    if colorbar:
-        x = left + row_w[-1] + 0.2
-        y = fig_h - top - rows * height - (rows - 1) * gap_y
-        cax = fig.add_axes((x / fig_w, y / fig_h, 0.22 / fig_w, height / fig_h))
+    if each:
+        cax = [bar_right_of(p.ax.get_position().x1 * fig_w, p.ax.get_position().y0 * fig_h)
+               for p in panels]
+    elif colorbar:
+        cax = bar_right_of(left + row_w[-1], fig_h - top - rows * height - (rows - 1) * gap_y)
     return fig, panels, cax
 
 
@@ -617,51 +629,49 @@ def plot_prediction(path: str | PathLike, raster_box, size_m: np.ndarray, rise_K
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LogNorm
-    from matplotlib.figure import Figure
 
     rects = _checked_rects(rects)
-    x0, y0, x1, y1 = raster_box
-    extent = np.array([x0, x1, y0, y1]) * _MM
-    panels = (["predicted temperature (°C)"] if rise_K is not None else []) + \
+    box = tuple(float(v) for v in raster_box)
+    extent = np.array([box[0], box[2], box[1], box[3]]) * _MM
+    titles = (["predicted temperature (°C)"] if rise_K is not None else []) + \
         ["predicted element size (mm)"] + (["solved temperature (°C)"] if final is not None else [])
-    aspect = (y1 - y0) / (x1 - x0)
-    width = 4.2 * len(panels)
-    fig = Figure(figsize=(width, 4.2 * aspect + 1.1))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    i = 0
-    if rise_K is not None:
-        ax = axes[i]
-        image = ax.imshow(rise_K + ambient_K - ZERO_CELSIUS_K, origin="lower", extent=extent,
-                          cmap=HEAT_CMAP, interpolation="bilinear")
+    title = title or "prediction before the solve, and the answer"
+    fig, panels, bars = _layout([box] * len(titles), colorbar="each", titled_panels=True,
+                                title_lines=title.count("\n") + 1, max_width_in=PREDICTION_WIDTH_IN)
+    images = []
+    predicted_C = None if rise_K is None else rise_K + ambient_K - ZERO_CELSIUS_K
+    clim = None
+    if final is not None:  # the predicted and the solved temperature on one scale
+        solved_C = _used_values(final[0], final[1], final[2]) - ZERO_CELSIUS_K
+        clim = _clim(min(solved_C.min(), np.inf if predicted_C is None else predicted_C.min()),
+                     max(solved_C.max(), -np.inf if predicted_C is None else predicted_C.max()))
+    if predicted_C is not None:
+        ax = panels[len(images)].ax
+        images.append(ax.imshow(predicted_C, origin="lower", extent=extent, cmap=HEAT_CMAP,
+                                interpolation="bilinear", vmin=clim and clim[0],
+                                vmax=clim and clim[1]))
         for n, spot in enumerate(hotspots, start=1):
-            ax.plot(spot["x_m"] * _MM, spot["y_m"] * _MM, "o", mfc="none", mec="black", ms=9)
-            ax.annotate(str(n), (spot["x_m"] * _MM, spot["y_m"] * _MM), xytext=(5, 5),
-                        textcoords="offset points", fontsize=8)
-        fig.colorbar(image, ax=ax, shrink=0.8)
-        i += 1
-    ax = axes[i]
-    image = ax.imshow(size_m * _MM, origin="lower", extent=extent, cmap="viridis",
-                      norm=LogNorm(float(size_m.min()) * _MM, float(size_m.max()) * _MM * 1.0001))
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    i += 1
+            x, y = spot["x_m"] * _MM, spot["y_m"] * _MM
+            ax.plot(x, y, "o", mfc="none", mec="black", ms=9)
+            below = y > extent[2] + 0.9 * (extent[3] - extent[2])  # keep the number inside
+            ax.annotate(str(n), (x, y), xytext=(5, -12 if below else 5),
+                        textcoords="offset points", fontsize=8, annotation_clip=True)
+    images.append(panels[len(images)].ax.imshow(
+        size_m * _MM, origin="lower", extent=extent, cmap=SIZE_CMAP,
+        norm=LogNorm(float(size_m.min()) * _MM, float(size_m.max()) * _MM * 1.0001)))
     if final is not None:
         points, triangles, values_K, peak = final
-        image = _draw_temperature(axes[i], points, triangles, values_K)
-        axes[i].plot(peak[1] * _MM, peak[2] * _MM, "x", color="black", ms=9)
-        fig.colorbar(image, ax=axes[i], shrink=0.8)
-    for ax, label in zip(axes, panels):
-        _draw_rects(ax, rects, colour="white", halo="black", width_pt=0.5)
-        ax.set_xlim(extent[0], extent[1])
-        ax.set_ylim(extent[2], extent[3])
-        ax.set_aspect("equal")
-        ax.set_title(label, fontsize=9)
-        ax.set_xlabel("x (mm)")
-    axes[0].set_ylabel("y (mm)")
-    fig.suptitle(title or "prediction before the solve, and the answer")
-    fig.tight_layout()
+        ax = panels[len(images)].ax
+        images.append(_draw_temperature(ax, points, triangles, values_K, clim=clim))
+        ax.plot(peak[1] * _MM, peak[2] * _MM, "x", color="black", ms=9)
+    for panel, image, bar, label in zip(panels, images, bars, titles):
+        _colorbar(fig, image, bar, "")
+        _draw_rects(panel.ax, rects, colour="white", halo="black", width_pt=0.5)
+        panel.ax.set_title(label, fontsize=9)
+        panel.ax.set_xlim(extent[0], extent[1])
+        panel.ax.set_ylim(extent[2], extent[3])
+    _suptitle(fig, title)
     if path is not None:
         _saved(fig, path)
     return fig

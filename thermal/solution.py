@@ -226,13 +226,14 @@ class Solution:
             r = self.prediction.raster
             tri = self.mesh.triangles[self.mesh.tri_in_layer[self.power_layer]]
             peak = self.peak
+            corrections = len(self.history) - 1
             return plot.plot_prediction(
                 path, (r.x0, r.y0, r.x0 + r.nx * r.dx, r.y0 + r.ny * r.dy), self.prediction.size_m,
                 self.prediction.rise_K, self.ambient_K, rects, self.prediction.hotspots(5),
                 final=(self.mesh.points, tri, self.temperature_K[self.power_layer],
                        (peak.temperature_K, peak.x_m, peak.y_m)),
-                title=f"{self.strategy}: prediction before the solve ({len(self.history) - 1} "
-                      f"corrections after it), and the answer")
+                title=f"{self.strategy}: prediction before the solve ({corrections} "
+                      f"correction{'' if corrections == 1 else 's'} after it), and the answer")
         raise ValueError(f"unknown plot kind {kind!r}")
 
     def _critical_boxes(self) -> list:
