@@ -206,6 +206,25 @@ def test_layered_rise_spreads_into_a_package_larger_than_the_die():
     assert np.abs(raster.sample(rise, sol.mesh.points[nodes]) - solved).max() <= 0.03 * peak
 
 
+def test_rise_is_corrected_only_where_the_layered_model_is_not_the_problem():
+    """Every layer on the die's footprint and no per-block conductivity: the raster's layered
+    rise is the answer (up to the raster), and the shipped model returns it as it is; under
+    HotSpot's package (spreader and sink larger than the die) the rise forest corrects it."""
+    from thermal.predict import default_model, layered_model_is_exact
+    from thermal.stack import Stack
+
+    fp, power, stack = _ev6()
+    power_w = np.array([power[n] for n in fp.names])
+    model = default_model()
+    assert layered_model_is_exact(fp, stack)
+    _, _, extra = feature_rasters(fp, power_w, stack)
+    np.testing.assert_array_equal(model.predict(fp, power_w, stack, 0.1).rise_K, extra["rise"])
+    package = Stack.default()
+    assert not layered_model_is_exact(fp, package)
+    _, _, extra = feature_rasters(fp, power_w, package)
+    assert not np.allclose(model.predict(fp, power_w, package, 0.1).rise_K, extra["rise"])
+
+
 def test_forest_model_corrects_the_physics_base():
     """With forests that predict no correction, the model's size is the P1 base
     sqrt(8·tol / |∇²θ|) times SIZE_SAFETY (within the size bounds) and its rise is the
