@@ -200,6 +200,12 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         timings["mesh"] += time.perf_counter() - t
 
 
+def _kept(size: int, last_kept: int, coarsest: bool) -> bool:
+    """The rule of both level walks: a level is kept when it has at most :data:`COARSEN_RATIO`
+    of the last kept level's size, and the coarsest always."""
+    return coarsest or size <= COARSEN_RATIO * last_kept
+
+
 def _bisection_levels(mesh: Mesh, steps, stack, power_w, block_conductivity, die_bounds) -> list:
     """Multigrid levels (finest first) for a solve on ``mesh`` from the meshes it was bisected
     from (``steps``, coarsest first, each with its node prolongation onto the next).
@@ -219,7 +225,7 @@ def _bisection_levels(mesh: Mesh, steps, stack, power_w, block_conductivity, die
     last = mesh.n_nodes
     for i, (coarser, prolongation) in enumerate(reversed(steps)):
         pending = prolongation if pending is None else (pending @ prolongation).tocsr()
-        if coarser.n_nodes > COARSEN_RATIO * last and i < len(steps) - 1:
+        if not _kept(coarser.n_nodes, last, i == len(steps) - 1):
             continue
         system = assemble(coarser, stack, power_w, block_conductivity, die_bounds)
         levels.append((dof_prolongation(pending, finer, system.node2dof), system.matrix))
@@ -241,7 +247,7 @@ def _kept_levels(levels: list, n_finest: int) -> list:
     kept, pending, last = [], None, n_finest
     for i, (prolongation, matrix) in enumerate(levels):
         pending = prolongation if pending is None else (pending @ prolongation).tocsr()
-        if matrix.shape[0] <= COARSEN_RATIO * last or i == len(levels) - 1:
+        if _kept(matrix.shape[0], last, i == len(levels) - 1):
             kept.append((pending, matrix))
             pending, last = None, matrix.shape[0]
     return kept
