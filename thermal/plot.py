@@ -643,9 +643,10 @@ def plot_prediction(path: str | PathLike, raster_box, size_m: np.ndarray, rise_K
     predicted_C = None if rise_K is None else rise_K + ambient_K - ZERO_CELSIUS_K
     clim = None
     if final is not None:  # the predicted and the solved temperature on one scale
-        solved_C = _used_values(final[0], final[1], final[2]) - ZERO_CELSIUS_K
-        clim = _clim(min(solved_C.min(), np.inf if predicted_C is None else predicted_C.min()),
-                     max(solved_C.max(), -np.inf if predicted_C is None else predicted_C.max()))
+        shown = [_used_values(*final[:3]) - ZERO_CELSIUS_K]
+        if predicted_C is not None:
+            shown.append(predicted_C.ravel())
+        clim = _clim(min(a.min() for a in shown), max(a.max() for a in shown))
     if predicted_C is not None:
         ax = panels[len(images)].ax
         images.append(ax.imshow(predicted_C, origin="lower", extent=extent, cmap=HEAT_CMAP,

@@ -265,14 +265,10 @@ def _footprint_correction(raster: Raster, density, stack, die_bounds, kt, g, g_b
 
 def _averaged(fine: Raster, values: np.ndarray, coarse: Raster) -> np.ndarray:
     """Cell averages of a (ny, nx) raster on a coarser one over the same box (conservative)."""
-    def weights(f_start, f_step, f_n, c_start, c_step, c_n):
-        edges = f_start + f_step * np.arange(f_n + 1)
-        c_edges = c_start + c_step * np.arange(c_n + 1)
-        inside = np.clip(edges[None, :], c_edges[:-1, None], c_edges[1:, None])
-        return np.diff(inside, axis=1) / c_step            # (c_n, f_n)
-
-    wx = weights(fine.x0, fine.dx, fine.nx, coarse.x0, coarse.dx, coarse.nx)
-    wy = weights(fine.y0, fine.dy, fine.ny, coarse.y0, coarse.dy, coarse.ny)
+    fx = fine.x0 + fine.dx * np.arange(fine.nx + 1)
+    fy = fine.y0 + fine.dy * np.arange(fine.ny + 1)
+    wx = coarse.overlaps(fx[:-1], fx[1:], 0).T / coarse.dx    # (coarse nx, fine nx)
+    wy = coarse.overlaps(fy[:-1], fy[1:], 1).T / coarse.dy
     return wy @ values @ wx.T
 
 
