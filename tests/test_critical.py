@@ -88,9 +88,8 @@ def test_resolved_rejects_unknown_blocks_and_rects_off_the_die():
 def test_a_rect_covers_the_same_area_on_every_uniform_level():
     """Carried to the red children, a rectangle's region keeps its area exactly; re-selected by
     the finer centroids it would not (its edge moves by up to half a triangle)."""
-    from thermal.critical import red_children_cover
     from thermal.mesh import initial_mesh
-    from thermal.refine import refined_uniform
+    from thermal.refine import red_children_cover, refined_uniform
 
     m = initial_mesh([[0, 0, 1e-2, 1e-2]], [[0, 0, 1e-2, 1e-2]])
     rect = np.array([[2.1e-3, 3.3e-3, 6.7e-3, 5.9e-3]])

@@ -179,10 +179,3 @@ def rect_cover(mesh, rects: np.ndarray) -> sp.csr_matrix:
         inside[nearest, empty] = True
     return sp.csr_matrix(inside)
 
-
-def red_children_cover(cover: sp.spmatrix) -> sp.csr_matrix:
-    """The regions of a (M, R) cover on the red refinement of its mesh
-    (:func:`thermal.refine.refined_uniform`, four consecutive children per triangle): the same
-    area on both levels, where the centroids of the finer triangles would move each region's
-    edge by up to half a triangle."""
-    return sp.kron(cover, np.ones((4, 1), bool)).tocsr()

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from .critical import red_children_cover
 from .mesh import Mesh
+from .refine import red_children_cover
 from .solve import block_stats
 
 MEAN_RATIO = 2.0

@@ -368,3 +368,11 @@ def refined_to_size(mesh: Mesh, size_fn: Callable[[np.ndarray], np.ndarray],
         changed = np.repeat(counts > 1, counts)  # a triangle left whole keeps its size and bound
     raise ValueError(f"refined_to_size: sizes still not met after max_rounds={max_rounds} rounds "
                      f"({mesh.n_triangles} triangles)")
+
+
+def red_children_cover(cover: sp.spmatrix) -> sp.csr_matrix:
+    """The regions of a (M, R) cover on the red refinement of its mesh
+    (:func:`refined_uniform`, four consecutive children per triangle): the same
+    area on both levels, where the centroids of the finer triangles would move each region's
+    edge by up to half a triangle."""
+    return sp.kron(cover, np.ones((4, 1), bool)).tocsr()

@@ -22,7 +22,7 @@ import scipy.sparse.linalg as spla
 from .assemble import System, assemble, dof_numbering
 from .errors import InputError, SolverError
 from .mesh import Mesh, initial_mesh
-from .refine import node_prolongation, refined_uniform
+from .refine import node_prolongation, red_children_cover, refined_uniform
 
 DIRECT_MAX_DOFS = 30_000
 """Systems up to this size are factorised directly; larger ones use multigrid-preconditioned CG."""
@@ -484,7 +484,7 @@ def _uniform_solve(m, stack, power_w, conductivity, die, regions, tolerance, max
                    progress, t_start):
     """Red-refine until the level-to-level estimate meets every block's and critical
     rectangle's tolerance."""
-    from .critical import rect_cover, red_children_cover
+    from .critical import rect_cover
 
     block_tolerance = np.r_[regions.block_tolerance, regions.rect_tolerance]
     n_blocks = len(regions.block_tolerance)
