@@ -24,8 +24,8 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 CORPUS = TESTS / "bad_inputs"
 _TABLE = tomllib.loads((CORPUS / "cases.toml").read_text(encoding="utf-8"))
-ROLE_KEY = {"floorplan": "floorplan", "ptrace": "power", "stack": "stack", "config": "config",
-            "materials": "materials"}
+ROLE_KEY = {"floorplan": "floorplan", "ptrace": "power", "powermap": "power", "stack": "stack",
+            "config": "config", "materials": "materials"}
 
 
 def _inputs(case: dict) -> dict[str, str]:

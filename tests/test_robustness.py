@@ -106,7 +106,7 @@ def test_bad_argument_is_one_line(extra, fragment, tmp_path, capsys, monkeypatch
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["solve", str(DATA / "small.flp")], "the following arguments are required: --power"),
     (["solve", "--power", str(DATA / "small.ptrace")], "a FLOORPLAN file is required"),
-    (["solve", str(DATA / "small.flp"), "--power", "map.npy"], "power maps (.csv/.npy) are not"),
+    (["solve", str(DATA / "small.flp"), "--power", "map.npy"], "map.npy: no such power map file"),
     (["solve", str(DATA), "--power", str(DATA / "small.ptrace")], "is a directory, not a floorplan"),
     (["mesh", *SMALL], "the following arguments are required: --out"),
     (["transient", *SMALL], "'thermal transient' is not available yet"),

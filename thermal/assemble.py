@@ -9,7 +9,8 @@ The matrix is the sum of
   convection ``g_amb`` on the bottom layer, both with the lumped (diagonal) mass matrix so that
   the system is an M-matrix,
 
-and the load is each block's power spread uniformly over its rectangle on the power layer.
+and the load is each block's (or power-map rectangle's) power spread uniformly over its
+rectangle on the power layer.
 The stiffness is gathered per edge (cotangent weights summed with ``np.bincount``), so every
 entry is built from per-triangle arrays and the matrix comes from one COO → CSR conversion.
 """
@@ -87,9 +88,10 @@ def lumped_mass(mesh: Mesh, tri_mask: np.ndarray) -> np.ndarray:
 
 
 def block_power_density(mesh: Mesh, power_w: np.ndarray) -> np.ndarray:
-    """(M,) power density per triangle in W/m²: each block's power over its own (snapped) area,
-    densities adding where blocks overlap, so that the total is exactly ``power_w.sum()``."""
-    cover = mesh.tri_cover()
+    """(M,) power density per triangle in W/m²: each power source's (block's, or power-map
+    rectangle's, :meth:`Mesh.tri_power_cover`) power over its own (snapped) area, densities
+    adding where sources overlap, so that the total is exactly ``power_w.sum()``."""
+    cover = mesh.tri_power_cover()
     block_area = cover.T @ mesh.areas
     density = np.divide(power_w, block_area, out=np.zeros(len(power_w)), where=block_area > 0)
     return cover @ density
@@ -117,8 +119,9 @@ def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndar
         Conforming mesh; ``mesh.layer_rects`` holds each layer's footprint.
     stack : Stack
         Layers top to bottom, convection and power layers.
-    power_w : (B,) float
-        Block powers in W, floorplan order.
+    power_w : (B,) or (S,) float
+        Block powers in W, floorplan order; or, on a mesh with ``power_cover``, the power of
+        each of its sources.
     block_conductivity : (B,) float, optional
         Per-block conductivity of the power layer in W/(m K); NaN keeps the layer's own.
     die_bounds : tuple, optional

@@ -130,7 +130,13 @@ def _critical(items: list[str]) -> dict:
 
 def _add_problem_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("floorplan", type=Path, nargs="?", help="HotSpot .flp floorplan")
-    s.add_argument("--power", type=Path, required=True, help="HotSpot .ptrace power trace")
+    s.add_argument("--power", type=Path, required=True,
+                   help="HotSpot .ptrace power trace, or a .csv/.npy power map (W per cell, rows "
+                        "from the top edge)")
+    s.add_argument("--map-extent", type=float, nargs=4, default=None,
+                   metavar=("X0", "Y0", "X1", "Y1"),
+                   help="rectangle a power map covers, metres (default: a '# extent' line of "
+                        "the .csv, else the die)")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--stack", type=Path, help="native stack TOML")
     g.add_argument("--config", type=Path, help="HotSpot .config")
@@ -159,17 +165,18 @@ def _load(args):
     if args.materials is not None and args.config is None:
         raise InputError("--materials applies to a HotSpot --config")
     return load_inputs(args.floorplan, args.power, stack=args.stack, config=args.config,
-                       materials=args.materials, overrides=overrides, row=args.row)
+                       materials=args.materials, overrides=overrides, row=args.row,
+                       map_extent=args.map_extent)
 
 
 def load_inputs(floorplan, power, stack=None, config=None, materials=None, overrides=None,
-                row: int | None = None):
+                row: int | None = None, map_extent=None):
     """Read and check everything ``thermal solve`` needs before it meshes.
 
     Parameters
     ----------
     floorplan, power : str or path-like
-        HotSpot ``.flp`` and ``.ptrace`` files.
+        HotSpot ``.flp`` file, and a ``.ptrace`` file or a ``.csv``/``.npy`` power map.
     stack, config : str or path-like, optional
         A native stack TOML or a HotSpot ``.config`` (at most one); neither: HotSpot's default.
     materials : str or path-like, optional
@@ -178,12 +185,14 @@ def load_inputs(floorplan, power, stack=None, config=None, materials=None, overr
         ``--set`` values for ``config``.
     row : int, optional
         Power trace row; default the mean.
+    map_extent : (x0, y0, x1, y1), optional
+        The rectangle a power map covers (see :func:`thermal.power.read_power_map`).
 
     Returns
     -------
     floorplan : Floorplan
-    power : dict of str to float
-        W per block (matching the floorplan's names).
+    power : dict of str to float, or PowerMap
+        W per block (matching the floorplan's names), or the power map (on the die).
     stack : Stack
 
     Raises
@@ -193,16 +202,23 @@ def load_inputs(floorplan, power, stack=None, config=None, materials=None, overr
         floorplan, a spreader smaller than the die).
     """
     from .floorplan import read_floorplan
-    from .power import power_vector, read_ptrace
+    from .power import MAP_SUFFIXES, power_vector, read_power_map, read_ptrace
     from .stack import Stack
 
-    if Path(power).suffix.lower() in (".csv", ".npy"):
-        raise InputError("power maps (.csv/.npy) are not available yet: give a HotSpot .ptrace",
+    is_map = Path(power).suffix.lower() in MAP_SUFFIXES
+    if is_map and row is not None:
+        raise InputError("--row selects a row of a power trace, but this is a power map",
                          file=str(power))
+    if map_extent is not None and not is_map:
+        raise InputError("--map-extent applies to a .csv/.npy power map", file=str(power))
     fp = read_floorplan(floorplan)
-    trace = read_ptrace(power)
-    block_power = trace.mean() if row is None else trace.row(row)
-    power_vector(fp, block_power)
+    if is_map:
+        block_power = read_power_map(power, extent=map_extent)
+        block_power.extent_on(fp.bounds)
+    else:
+        trace = read_ptrace(power)
+        block_power = trace.mean() if row is None else trace.row(row)
+        power_vector(fp, block_power)
     if stack is not None:
         s = Stack.read(stack)
     elif config is not None:
@@ -357,17 +373,17 @@ def _cmd_mesh(args) -> int:
     _check_out(args.out)
     fp, power, stack = _load(args)
     model = _model(args)
-    from .power import power_vector
+    from .power import power_sources
     from .solve import MAX_DOFS, meshed_to_prediction, predictor
 
     die = fp.bounds
     layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
     rects = np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m]
-    m = initial_mesh(rects, layer_rects, size_fn=_die_size_fn(die))
-    power_w = power_vector(fp, power)
+    power_rects, power_w = power_sources(fp, power)
+    m = initial_mesh(rects, layer_rects, size_fn=_die_size_fn(die), power_rects=power_rects)
     predictor = predictor("ml", model) if model is not None or _has_shipped_model() else \
         predictor("heuristic", None)
-    prediction = predictor.predict(fp, power_w, stack, args.tolerance)
+    prediction = predictor.predict(fp, power_w, stack, args.tolerance, power_rects=power_rects)
     from .critical import resolved
 
     regions = resolved(fp, args.tolerance, stack.critical)

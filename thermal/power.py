@@ -1,9 +1,17 @@
-"""Block powers: HotSpot ``.ptrace`` power traces and per-block power vectors.
+"""Power inputs: HotSpot ``.ptrace`` power traces, per-block power vectors and raster power maps.
 
 A ``.ptrace`` has the block names on its first line and one line of powers in W per sample after
 it (whitespace-separated; blank lines and ``#`` comments are skipped). Every malformed trace
 becomes one :class:`~thermal.errors.InputError` naming the file and line: duplicate or numeric
 header names, ragged rows, non-numbers, NaN/inf or negative powers, no samples.
+
+A power map (:class:`PowerMap`, :func:`read_power_map`) is a raster of W per cell over a
+rectangle of the die, rows from the top edge: a ``.csv`` (numbers separated by commas or
+spaces, one raster row per line, an optional ``# extent X0 Y0 X1 Y1`` comment giving the
+rectangle in metres) or a 2-D ``.npy`` array. Without an extent it covers the die. The solver
+spreads each cell's power uniformly over the cell, exactly as it spreads a block's: the mesh
+conforms to the cell edges (:meth:`PowerMap.sources` merges equal neighbouring cells first, so
+a map rasterised from blocks costs no more than the blocks).
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ import numpy as np
 from .errors import InputError
 from .io.hotspot import data_lines, parse_number, read_text
 
-__all__ = ["PowerTrace", "read_ptrace", "power_vector"]
+__all__ = ["PowerTrace", "PowerMap", "read_ptrace", "read_power_map", "power_vector",
+           "power_sources"]
 
 
 class _BlockPower(dict):
@@ -226,3 +235,260 @@ def power_vector(floorplan, power: Mapping[str, float], source: str | None = Non
 def _listed(names: list[str], most: int = 8) -> str:
     shown = ", ".join(repr(n) for n in names[:most])
     return shown + (f", ... ({len(names) - most} more)" if len(names) > most else "")
+
+
+# ------------------------------------------------------------------------------ power maps
+
+MAP_SUFFIXES = (".csv", ".npy")
+"""File name endings read as power maps rather than power traces."""
+
+MAX_MAP_CELLS = 1024 * 1024
+"""Largest power map accepted (cells); the mesh conforms to every edge between unequal cells."""
+
+
+@dataclass(frozen=True, eq=False)
+class PowerMap:
+    """A raster of power over a rectangle of the die.
+
+    Attributes
+    ----------
+    watts : ndarray, shape (ny, nx)
+        Power of each cell in W; row 0 is the top edge (largest y), column 0 the left edge
+        (read-only).
+    extent : (x0, y0, x1, y1) or None
+        The rectangle the raster covers, metres; None: the die (the floorplan's bounding box).
+    path : str or None
+        The source file.
+    extent_line : int or None
+        1-based line of the extent in the source file, for messages.
+    """
+
+    watts: np.ndarray
+    extent: tuple[float, float, float, float] | None = None
+    path: str | None = None
+    extent_line: int | None = None
+
+    def __post_init__(self):
+        where = self.path or "<power map>"
+        a = np.array(self.watts, dtype=np.float64)
+        if a.ndim != 2 or a.size == 0:
+            raise InputError(f"a power map must be a non-empty 2-D raster, got shape {a.shape}",
+                             file=where)
+        if a.size > MAX_MAP_CELLS:
+            raise InputError(f"the power map has {a.shape[0]} x {a.shape[1]} cells, more than "
+                             f"{MAX_MAP_CELLS:,}: resample it coarser", file=where)
+        for mask, what in ((~np.isfinite(a), "is not finite"), (a < 0, "is negative")):
+            bad = np.argwhere(mask)
+            if bad.size:
+                r, c = bad[0]
+                raise InputError(f"power of map cell (row {r + 1}, column {c + 1}) {what}: "
+                                 f"{a[r, c]:g} W", file=where)
+        a.setflags(write=False)
+        object.__setattr__(self, "watts", a)
+        if self.extent is not None:
+            e = tuple(float(v) for v in np.ravel(self.extent))
+            if len(e) != 4 or not all(np.isfinite(e)) or not (e[2] > e[0] and e[3] > e[1]):
+                raise InputError(f"the power map's extent must be X0 Y0 X1 Y1 with X1 > X0 and "
+                                 f"Y1 > Y0 (metres), got {self.extent!r}", file=where,
+                                 line=self.extent_line)
+            object.__setattr__(self, "extent", e)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(ny, nx)`` cells."""
+        return self.watts.shape
+
+    @property
+    def total_w(self) -> float:
+        """Total power, W."""
+        return float(self.watts.sum())
+
+    def extent_on(self, die) -> tuple[float, float, float, float]:
+        """The map's rectangle for a die ``(x0, y0, x1, y1)``, checked to lie on it.
+
+        Raises
+        ------
+        InputError
+            The rectangle reaches outside the die (by more than 1e-6 of the die's size).
+        """
+        x0, y0, x1, y1 = (float(v) for v in die)
+        if self.extent is None:
+            return x0, y0, x1, y1
+        e = self.extent
+        slack = 1e-6 * max(x1 - x0, y1 - y0)
+        if e[0] < x0 - slack or e[1] < y0 - slack or e[2] > x1 + slack or e[3] > y1 + slack:
+            raise InputError(f"the power map's extent ({e[0]:g}, {e[1]:g}) to ({e[2]:g}, {e[3]:g}) "
+                             f"m reaches outside the die ({x0:g}, {y0:g}) to ({x1:g}, {y1:g}) m",
+                             file=self.path or "<power map>", line=self.extent_line)
+        return (max(e[0], x0), max(e[1], y0), min(e[2], x1), min(e[3], y1))
+
+    def sources(self, die) -> tuple[np.ndarray, np.ndarray]:
+        """The map as uniform-power rectangles on ``die``: equal neighbouring cells merged.
+
+        Cells of equal power along a row become one rectangle, and such runs that repeat in
+        the rows below (same columns, same power per cell) merge into one; zero cells are left
+        out. Power per area is unchanged, so the field is the same as the raster's.
+
+        Returns
+        -------
+        rects : (S, 4) float64
+            ``(left, bottom, width, height)`` in metres.
+        watts : (S,) float64
+            Power of each rectangle, W (the sum is :attr:`total_w`).
+        """
+        x0, y0, x1, y1 = self.extent_on(die)
+        ny, nx = self.shape
+        w = self.watts
+        # runs of equal values along each row: a run starts where the value changes
+        starts = np.ones((ny, nx), bool)
+        starts[:, 1:] = w[:, 1:] != w[:, :-1]
+        row, c0 = np.nonzero(starts)
+        flat = row * nx + c0
+        ends = np.r_[flat[1:], ny * nx]
+        c1 = np.where(row == np.r_[row[1:], ny], ends - row * nx, nx)  # exclusive end column
+        value = w[row, c0]
+        keep = value > 0
+        row, c0, c1, value = row[keep], c0[keep], c1[keep], value[keep]
+        # runs with the same columns and value in consecutive rows merge into one rectangle
+        order = np.lexsort((row, value, c1, c0))
+        row, c0, c1, value = row[order], c0[order], c1[order], value[order]
+        new = np.ones(len(row), bool)
+        new[1:] = ((c0[1:] != c0[:-1]) | (c1[1:] != c1[:-1]) | (value[1:] != value[:-1])
+                   | (row[1:] != row[:-1] + 1))
+        group = np.cumsum(new) - 1
+        first = np.flatnonzero(new)
+        rows_in = np.bincount(group)
+        r0, c0, c1, value = row[first], c0[first], c1[first], value[first]
+        dx, dy = (x1 - x0) / nx, (y1 - y0) / ny
+        left, right = x0 + c0 * dx, x0 + c1 * dx
+        top = y1 - r0 * dy
+        bottom = y1 - (r0 + rows_in) * dy
+        rects = np.c_[left, bottom, right - left, top - bottom]
+        watts = value * (c1 - c0) * rows_in
+        return rects, watts
+
+    def block_powers(self, floorplan) -> np.ndarray:
+        """(B,) the power of the map falling on each block's rectangle, W (overlaps count for
+        each block they belong to; power on whitespace counts for none)."""
+        rects, watts = self.sources(floorplan.bounds)
+        density = watts / (rects[:, 2] * rects[:, 3])
+        ox = _overlap(rects[:, 0], rects[:, 0] + rects[:, 2], floorplan.left_m, floorplan.right_m)
+        oy = _overlap(rects[:, 1], rects[:, 1] + rects[:, 3], floorplan.bottom_m, floorplan.top_m)
+        return (ox * oy).T @ density
+
+
+def _overlap(lo_a, hi_a, lo_b, hi_b) -> np.ndarray:
+    """(A, B) length of the overlap of intervals a and b."""
+    return np.clip(np.minimum(hi_a[:, None], hi_b[None, :]) - np.maximum(lo_a[:, None], lo_b[None, :]),
+                   0.0, None)
+
+
+def read_power_map(path: str | os.PathLike, extent=None) -> PowerMap:
+    """Read a raster power map: ``.csv`` text or a 2-D ``.npy`` array of W per cell.
+
+    Parameters
+    ----------
+    path : str or path-like
+    extent : (x0, y0, x1, y1), optional
+        The rectangle the raster covers, metres; overrides a ``# extent`` line of a ``.csv``.
+        Neither: the die.
+
+    Returns
+    -------
+    PowerMap
+
+    Raises
+    ------
+    InputError
+        Any malformed input, as ``FILE[:LINE]: message``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "map.csv"
+    >>> _ = f.write_text("# extent 0 0 2e-3 1e-3\\n1, 2\\n0, 3\\n")
+    >>> m = read_power_map(f)
+    >>> m.shape, m.total_w, m.extent
+    ((2, 2), 6.0, (0.0, 0.0, 0.002, 0.001))
+    """
+    file = os.fspath(path)
+    suffix = os.path.splitext(file)[1].lower()
+    if suffix == ".npy":
+        watts, found, line = _npy_map(file), None, None
+    elif suffix == ".csv":
+        watts, found, line = _csv_map(file)
+    else:
+        raise InputError(f"a power map must be a .csv or .npy file, not {suffix or 'no suffix'!r}",
+                         file=file)
+    if extent is not None:
+        found, line = extent, None
+    return PowerMap(watts, extent=found, path=file, extent_line=line)
+
+
+def _npy_map(file: str) -> np.ndarray:
+    try:
+        a = np.load(file, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError("no such power map file", file=file) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, not a power map file", file=file) from None
+    except PermissionError:
+        raise InputError("cannot read the power map file: permission denied", file=file) from None
+    except (ValueError, OSError, EOFError) as e:
+        raise InputError(f"not a readable .npy array ({_one_line(e)})", file=file) from None
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
+        raise InputError(f"a power map must hold numbers, not {getattr(a, 'dtype', type(a))}",
+                         file=file)
+    return a
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _csv_map(file: str):
+    text = read_text(file, "power map")
+    extent, extent_line = None, None
+    rows, numbers = [], []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        body, _, comment = raw.partition("#")
+        words = comment.replace(",", " ").replace(":", " ").split()
+        if words and words[0].lower() == "extent":
+            if extent is not None:
+                raise InputError("a second extent line", file=file, line=number)
+            if len(words) != 5:
+                raise InputError("the extent line must give X0 Y0 X1 Y1 in metres", file=file,
+                                 line=number)
+            extent = [parse_number(t, "extent", file, number) for t in words[1:]]
+            extent_line = number
+        fields = body.replace(",", " ").split()
+        if not fields:
+            continue
+        if rows and len(fields) != len(rows[0]):
+            raise InputError(f"{len(fields)} values, but the first row of the map has "
+                             f"{len(rows[0])}", file=file, line=number)
+        values = []
+        for column, token in enumerate(fields, start=1):
+            v = parse_number(token, f"power of map cell (column {column})", file, number)
+            if not np.isfinite(v) or v < 0:
+                raise InputError(f"power of map cell (column {column}) is "
+                                 f"{'negative' if v < 0 else 'not finite'}: {v:g} W",
+                                 file=file, line=number)
+            values.append(v)
+        rows.append(values)
+        numbers.append(number)
+    if not rows:
+        raise InputError("empty power map: expected rows of W per cell, from the top edge",
+                         file=file)
+    return np.array(rows), extent, extent_line
+
+
+def power_sources(floorplan, power) -> tuple[np.ndarray | None, np.ndarray]:
+    """What the solver spreads: ``(None, block powers (B,))`` for per-block power (a mapping of
+    names to W or a (B,) array), or ``(rects (S, 4), watts (S,))`` for a :class:`PowerMap`
+    (:meth:`PowerMap.sources` on the floorplan's die)."""
+    if isinstance(power, PowerMap):
+        return power.sources(floorplan.bounds)
+    if isinstance(power, Mapping):
+        return None, power_vector(floorplan, power)
+    return None, np.asarray(power, float)

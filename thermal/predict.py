@@ -282,8 +282,12 @@ def _log(x, floor=1e-4):
     return np.log10(floor + np.abs(x))
 
 
-def feature_rasters(floorplan, power_w: np.ndarray, stack, raster: Raster | None = None) -> tuple[Raster, np.ndarray, dict]:
+def feature_rasters(floorplan, power_w: np.ndarray, stack, raster: Raster | None = None,
+                    power_rects: np.ndarray | None = None) -> tuple[Raster, np.ndarray, dict]:
     """The features of :data:`FEATURES` on a raster over the die.
+
+    ``power_w`` is per block, or per rectangle of ``power_rects`` ((S, 4) left, bottom, width,
+    height in metres: a power map's, :meth:`thermal.power.PowerMap.sources`) when given.
 
     Returns
     -------
@@ -297,9 +301,9 @@ def feature_rasters(floorplan, power_w: np.ndarray, stack, raster: Raster | None
     """
     raster = Raster.over(floorplan.bounds) if raster is None else raster
     rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m, floorplan.height_m]
-    area = rects[:, 2] * rects[:, 3]
-    density_b = np.asarray(power_w, float) / area
-    density = raster.area_weighted(rects, density_b)
+    sources = rects if power_rects is None else np.asarray(power_rects, float).reshape(-1, 4)
+    density = raster.area_weighted(sources, np.asarray(power_w, float)
+                                   / (sources[:, 2] * sources[:, 3]))
     lam, kt, resistance = spreading_length(stack)
     to_kelvin = lam ** 2 / kt
     sigma = (lam / raster.dy, lam / raster.dx)
@@ -440,8 +444,9 @@ class HeuristicModel:
 
     name: str = "heuristic"
 
-    def predict(self, floorplan, power_w, stack, tolerance: float) -> Prediction:
-        raster, _, extra = feature_rasters(floorplan, power_w, stack)
+    def predict(self, floorplan, power_w, stack, tolerance: float,
+                power_rects=None) -> Prediction:
+        raster, _, extra = feature_rasters(floorplan, power_w, stack, power_rects=power_rects)
         q = np.maximum(extra["smoothed"], 1e-3 * max(extra["smoothed"].max(), 1e-30))
         size = np.sqrt(8.0 * tolerance * extra["kt"] / q)
         return Prediction(raster, _bounded_size(size, floorplan), None, stack.ambient_K)
@@ -501,8 +506,10 @@ class ForestModel:
     path: str | None = None
     name: str = "ml"
 
-    def predict(self, floorplan, power_w, stack, tolerance: float) -> Prediction:
-        raster, features, extra = feature_rasters(floorplan, power_w, stack)
+    def predict(self, floorplan, power_w, stack, tolerance: float,
+                power_rects=None) -> Prediction:
+        raster, features, extra = feature_rasters(floorplan, power_w, stack,
+                                                  power_rects=power_rects)
         # where the raster's layered model is the problem itself, its rise is exact up to the
         # raster (within 0.2% of the exact peak on ev6) and a learned correction can only add
         # error: on 12 validation floorplans it moved the predicted peak by up to 2.5 K

@@ -315,8 +315,10 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     Parameters
     ----------
     floorplan : Floorplan
-    power : Mapping[str, float] or PowerTrace or (B,) array
-        Block powers in W. A PowerTrace is averaged over its rows (or ``row`` is taken).
+    power : Mapping[str, float] or PowerTrace or (B,) array or PowerMap
+        Block powers in W (a PowerTrace is averaged over its rows, or ``row`` is taken), or a
+        raster power map (:func:`thermal.power.read_power_map`) whose cells' power is spread
+        over the cells instead of the blocks.
     stack : Stack, optional
         Default: HotSpot's default package (:meth:`Stack.default`).
     mesh : {"auto", "ml", "ml+estimator", "estimator", "uniform", "heuristic"}
@@ -348,7 +350,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     Solution
     """
     from .critical import critical_regions, resolved
-    from .power import PowerTrace, power_vector
+    from .power import PowerTrace, power_sources
     from .solution import Solution
     from .stack import Stack
 
@@ -367,7 +369,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     stack = Stack.default() if stack is None else stack
     if isinstance(power, PowerTrace):
         power = power.mean() if row is None else power.row(row)
-    power_w = power_vector(floorplan, power) if isinstance(power, Mapping) else np.asarray(power, float)
+    power_rects, power_w = power_sources(floorplan, power)
     regions = resolved(floorplan, tolerance, stack.critical + critical_regions(critical))
     block_tolerance = regions.block_tolerance
     die = floorplan.bounds
@@ -376,12 +378,13 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     conductivity = floorplan.conductivity if np.isfinite(floorplan.conductivity).any() else None
     t_load = time.perf_counter()
 
-    m = initial_mesh(block_rects, layer_rects, size_fn=_die_size_fn(die))
+    m = initial_mesh(block_rects, layer_rects, size_fn=_die_size_fn(die), power_rects=power_rects)
     t_mesh = time.perf_counter() - t_load
     t_predict, prediction, steps = 0.0, None, None
     if mesh in PREDICTED:
         t = time.perf_counter()
-        prediction = predictor(mesh, model).predict(floorplan, power_w, stack, tolerance)
+        prediction = predictor(mesh, model).predict(floorplan, power_w, stack, tolerance,
+                                                    power_rects=power_rects)
         t_predict = time.perf_counter() - t
         m, steps = meshed_to_prediction(m, prediction, floorplan, regions, tolerance, max_dofs)
         t_mesh += time.perf_counter() - t - t_predict

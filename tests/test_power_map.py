@@ -1,0 +1,163 @@
+"""Raster power maps (SPEC §3): reading, the merged power rectangles, and solves against the
+exact layered solution."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import thermal
+from thermal.cli import main
+from thermal.errors import InputError
+from thermal.floorplan import make_floorplan
+from thermal.gallery import exact_solution
+from thermal.power import PowerMap, read_power_map
+from thermal.stack import Layer, Stack
+
+DIE = (0.0, 0.0, 8e-3, 6e-3)
+CELL = 0.5e-3
+NY, NX = 12, 16
+
+
+def _cells():
+    """(NY, NX, 4) rectangles (left, bottom, width, height) of the map's cells, row 0 on top."""
+    r, c = np.mgrid[0:NY, 0:NX]
+    return np.stack([c * CELL, DIE[3] - (r + 1) * CELL, np.full(r.shape, CELL),
+                     np.full(r.shape, CELL)], axis=-1)
+
+
+def _map_watts() -> np.ndarray:
+    """A smooth background with a hot cluster, W per 0.5 mm cell."""
+    r, c = np.mgrid[0:NY, 0:NX]
+    return 0.004 + 0.25 * np.exp(-((c - 11.3) ** 2 + (r - 3.6) ** 2) / 3.0)
+
+
+def _floorplan():
+    """Four blocks on the cell grid (so the exact block stats are sums over cells)."""
+    rects = np.array([[0, 0, 5e-3, 3e-3], [5e-3, 0, 3e-3, 3e-3], [0, 3e-3, 3e-3, 3e-3],
+                      [3e-3, 3e-3, 5e-3, 3e-3]])
+    return make_floorplan(["sw", "se", "nw", "ne"], *rects.T)
+
+
+def _stack():
+    return Stack(layers=(Layer("die", 150e-6, 100.0, 1.75e6, power=True),
+                         Layer("tim", 20e-6, 4.0, 4e6), Layer("spreader", 1e-3, 400.0, 3.55e6)),
+                 h=2e4)
+
+
+def _naive_raster(rects, watts, die, shape) -> np.ndarray:
+    """The map a set of rectangles gives, cell by cell (an oracle for PowerMap.sources)."""
+    ny, nx = shape
+    dx, dy = (die[2] - die[0]) / nx, (die[3] - die[1]) / ny
+    out = np.zeros(shape)
+    for (x, y, w, h), p in zip(rects, watts):
+        for r in range(ny):
+            for c in range(nx):
+                cx, cy = die[0] + (c + 0.5) * dx, die[3] - (r + 0.5) * dy
+                if x < cx < x + w and y < cy < y + h:
+                    out[r, c] += p / (w * h) * dx * dy
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_merged_sources_reproduce_the_map_cell_by_cell(seed):
+    rng = np.random.default_rng(seed)
+    # piecewise-constant maps with runs and repeats, and zero cells
+    watts = rng.choice([0.0, 0.5, 1.0, 2.0], size=(9, 13)) * rng.choice([1.0, 1.0, 3.0], (9, 1))
+    die = (1e-3, 2e-3, 1e-3 + 13e-4, 2e-3 + 9e-4)
+    rects, w = PowerMap(watts).sources(die)
+    assert len(rects) < (watts > 0).sum()
+    assert w.sum() == pytest.approx(watts.sum(), rel=1e-14)
+    np.testing.assert_allclose(_naive_raster(rects, w, die, watts.shape), watts, rtol=1e-12)
+
+
+def test_a_map_rasterised_from_blocks_merges_back_into_the_blocks():
+    fp = _floorplan()
+    density = np.array([1e5, 4e5, 2e5, 8e5])
+    watts = np.zeros((NY, NX))
+    centres = _cells()[..., :2] + CELL / 2
+    for b in range(4):
+        inside = ((centres[..., 0] > fp.left_m[b]) & (centres[..., 0] < fp.right_m[b])
+                  & (centres[..., 1] > fp.bottom_m[b]) & (centres[..., 1] < fp.top_m[b]))
+        watts[inside] = density[b] * CELL ** 2
+    rects, w = PowerMap(watts).sources(fp.bounds)
+    blocks = np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m]
+    order = np.lexsort(rects.T[::-1])
+    np.testing.assert_allclose(rects[order], blocks[np.lexsort(blocks.T[::-1])], atol=1e-15)
+    np.testing.assert_allclose(PowerMap(watts).block_powers(fp), density * fp.area_m2, rtol=1e-12)
+    by_map = thermal.solve(fp, PowerMap(watts), _stack(), mesh="uniform")
+    by_block = thermal.solve(fp, density * fp.area_m2, _stack(), mesh="uniform")
+    np.testing.assert_allclose(by_map.blocks.max_K, by_block.blocks.max_K, atol=1e-9)
+
+
+@pytest.mark.parametrize("strategy", ["ml", "estimator", "uniform"])
+def test_map_solve_meets_the_tolerance_against_the_exact_solution(strategy):
+    fp, stack, watts = _floorplan(), _stack(), _map_watts()
+    cells = _cells().reshape(-1, 4)
+    exact = exact_solution(fp.bounds, cells, watts.ravel(),
+                           [(l.thickness_m, l.conductivity) for l in stack.layers],
+                           h=stack.h_bottom(fp.bounds), ambient_K=stack.ambient_K)
+    cell_mean = exact.block_mean().reshape(NY, NX)
+    centres = _cells()[..., :2] + CELL / 2
+    sol = thermal.solve(fp, PowerMap(watts), stack, mesh=strategy, tolerance=0.1)
+    assert sol.summary()["power_W"] == pytest.approx(watts.sum(), rel=1e-12)
+    for b, name in enumerate(fp.names):
+        inside = ((centres[..., 0] > fp.left_m[b]) & (centres[..., 0] < fp.right_m[b])
+                  & (centres[..., 1] > fp.bottom_m[b]) & (centres[..., 1] < fp.top_m[b]))
+        true_mean = cell_mean[inside].mean()
+        true_max = max(exact._extremum(r, 0, 1.0)[0] for r in _cells()[inside])
+        assert abs(sol.blocks[name]["mean_K"] - true_mean) <= 0.1, name
+        assert abs(sol.blocks[name]["max_K"] - true_max) <= 0.1, name
+    # the hottest spot is where the map puts it (cell column 11.3, row 3.6 from the top)
+    assert sol.peak.x_m == pytest.approx(11.8 * CELL, abs=0.6e-3)
+    assert sol.peak.y_m == pytest.approx(DIE[3] - 4.1 * CELL, abs=0.6e-3)
+
+
+def test_csv_and_npy_read_the_same_map(tmp_path):
+    watts = _map_watts()
+    np.savetxt(tmp_path / "m.csv", watts, delimiter=",", header="extent 0 0 8e-3 6e-3")
+    np.savetxt(tmp_path / "s.csv", watts)  # whitespace-separated, no extent
+    np.save(tmp_path / "m.npy", watts)
+    a, b, c = (read_power_map(tmp_path / n) for n in ("m.csv", "s.csv", "m.npy"))
+    np.testing.assert_array_equal(a.watts, watts)
+    np.testing.assert_array_equal(b.watts, watts)
+    np.testing.assert_array_equal(c.watts, watts)
+    assert a.extent == (0.0, 0.0, 8e-3, 6e-3) and b.extent is None and c.extent is None
+    assert read_power_map(tmp_path / "m.npy", extent=(0, 0, 1e-3, 1e-3)).extent == (0, 0, 1e-3, 1e-3)
+
+
+def test_a_map_over_part_of_the_die_heats_only_there():
+    fp, stack = _floorplan(), _stack()
+    pm = PowerMap(np.full((4, 4), 0.1), extent=(5e-3, 3e-3, 7e-3, 5e-3))
+    rects, w = pm.sources(fp.bounds)
+    assert w.sum() == pytest.approx(1.6)
+    sol = thermal.solve(fp, pm, stack, mesh="uniform")
+    assert 5e-3 <= sol.peak.x_m <= 7e-3 and 3e-3 <= sol.peak.y_m <= 5e-3
+    assert sol.blocks["ne"]["mean_K"] > sol.blocks["sw"]["mean_K"]
+
+
+def test_map_extent_outside_the_die_is_one_clear_error():
+    pm = PowerMap(np.ones((2, 2)), extent=(0, 0, 9e-3, 6e-3), path="hot.csv", extent_line=1)
+    with pytest.raises(InputError, match=r"hot.csv:1: the power map's extent .* outside the die"):
+        thermal.solve(_floorplan(), pm, _stack())
+
+
+def test_cli_solves_a_csv_map_and_refuses_row_and_stray_extent(tmp_path, capsys):
+    fp_file = tmp_path / "fp.flp"
+    fp = _floorplan()
+    fp_file.write_text("".join(f"{n}\t{w}\t{h}\t{x}\t{y}\n" for n, w, h, x, y in
+                               zip(fp.names, fp.width_m, fp.height_m, fp.left_m, fp.bottom_m)))
+    np.savetxt(tmp_path / "map.csv", _map_watts(), delimiter=",")
+    out = tmp_path / "out"
+    assert main(["solve", str(fp_file), "--power", str(tmp_path / "map.csv"), "--out", str(out),
+                 "--no-plots", "--format", "json"]) == 0
+    assert {"blocks.csv", "summary.json", "field.vtu"} <= {p.name for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["solve", str(fp_file), "--power", str(tmp_path / "map.csv"), "--row", "0"]) == 2
+    assert "--row selects a row of a power trace" in capsys.readouterr().err
+    trace = tmp_path / "p.ptrace"
+    trace.write_text("sw se nw ne\n1 1 1 1\n")
+    assert main(["solve", str(fp_file), "--power", str(trace), "--map-extent", "0", "0", "1", "1"]) == 2
+    assert "--map-extent applies to a .csv/.npy power map" in capsys.readouterr().err
