@@ -136,15 +136,18 @@ class ExactSolution:
     coefficients : ndarray, shape (L, M, N)
         ``a_{l,mn}``, K: ``θ_l = Σ a_{l,mn} cos(mπ(x-x0)/W) cos(nπ(y-y0)/H)``.
     ambient_K : float
-    rects : ndarray, shape (B, 4)
-        Blocks as ``(left, bottom, width, height)``, m.
-    power_density : ndarray, shape (B,)
-        W/m² of each block on the power layer.
+    rects : ndarray, shape (S, 4)
+        Power sources as ``(left, bottom, width, height)``, m: the blocks, or a power map's
+        rectangles.
+    power_density : ndarray, shape (S,)
+        W/m² of each source on the power layer.
     power_layer : int
     sheet_conductance : ndarray, shape (L,)
         ``k_l t_l`` of each layer, W/K.
     g_ambient : float
         Conductance from the last layer to ambient, W/(m² K).
+    blocks : ndarray, shape (B, 4), optional
+        The rectangles whose max/mean/min the block statistics give; default ``rects``.
     """
 
     bounds: tuple[float, float, float, float]
@@ -155,10 +158,13 @@ class ExactSolution:
     power_layer: int
     sheet_conductance: np.ndarray
     g_ambient: float
+    blocks: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
-        for name in ("coefficients", "rects", "power_density", "sheet_conductance"):
+        if self.blocks is None:
+            object.__setattr__(self, "blocks", self.rects)
+        for name in ("coefficients", "rects", "power_density", "sheet_conductance", "blocks"):
             a = np.array(getattr(self, name), dtype=np.float64)
             a.setflags(write=False)
             object.__setattr__(self, name, a)
@@ -190,11 +196,14 @@ class ExactSolution:
         return np.asarray(x, dtype=np.float64) - self.bounds[0], \
             np.asarray(y, dtype=np.float64) - self.bounds[1]
 
-    def _block_intervals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Block x-interval ends and y-interval ends in die-local coordinates."""
-        ax = self.rects[:, 0] - self.bounds[0]
-        cy = self.rects[:, 1] - self.bounds[1]
-        return ax, ax + self.rects[:, 2], cy, cy + self.rects[:, 3]
+    def _block_intervals(self, rects: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """x-interval ends and y-interval ends of the power sources (or of ``rects``) in
+        die-local coordinates."""
+        rects = self.rects if rects is None else rects
+        ax = rects[:, 0] - self.bounds[0]
+        cy = rects[:, 1] - self.bounds[1]
+        return ax, ax + rects[:, 2], cy, cy + rects[:, 3]
 
     def _tail_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """(B, M) and (B, N): the 1-D Poisson cosine coefficients ``(2/W) I_m / μ_m²`` (0 at m=0)
@@ -299,23 +308,25 @@ class ExactSolution:
         """Mean temperature (K) over each block, (B,): exact integrals of the series."""
         mu, nu = self._wavenumbers()
         (w, h) = self.size_m
-        ax, bx, cy, dy = self._block_intervals()
-        ix = _cos_integrals(ax, self.rects[:, 2], mu)                    # (B, M)
-        iy = _cos_integrals(cy, self.rects[:, 3], nu)                    # (B, N)
+        blocks = self.blocks
+        ax, bx, cy, dy = self._block_intervals(blocks)                   # the blocks, j
+        ix = _cos_integrals(ax, blocks[:, 2], mu)                        # (B, M)
+        iy = _cos_integrals(cy, blocks[:, 3], nu)                        # (B, N)
         theta = ((ix @ self.coefficients[layer]) * iy).sum(axis=1)
         if layer == self.power_layer:
+            sx, tx, sy, ty = self._block_intervals()                     # the sources, i
             wx, wy = self._tail_weights()
             # ∫ over block j of χ_i(y) T^x_i(x): overlap_y(i, j) * ∫_{a_j}^{b_j} T^x_i dx
-            vx = _neumann_poisson(np.r_[ax, bx], ax, bx, w, order=-1)    # (2B, B): rows j, cols i
-            vy = _neumann_poisson(np.r_[cy, dy], cy, dy, h, order=-1)
+            vx = _neumann_poisson(np.r_[ax, bx], sx, tx, w, order=-1)    # (2B, S): rows j, cols i
+            vy = _neumann_poisson(np.r_[cy, dy], sy, ty, h, order=-1)
             nb = len(ax)
             int_tx = (vx[nb:] - vx[:nb]) - ix @ wx.T                       # (j, i)
             int_ty = (vy[nb:] - vy[:nb]) - iy @ wy.T
-            over_x = np.clip(np.minimum(bx[:, None], bx) - np.maximum(ax[:, None], ax), 0, None)
-            over_y = np.clip(np.minimum(dy[:, None], dy) - np.maximum(cy[:, None], cy), 0, None)
+            over_x = np.clip(np.minimum(bx[:, None], tx) - np.maximum(ax[:, None], sx), 0, None)
+            over_y = np.clip(np.minimum(dy[:, None], ty) - np.maximum(cy[:, None], sy), 0, None)
             scale = self.power_density / self.sheet_conductance[self.power_layer]
             theta += ((over_y * int_tx + over_x * int_ty) * scale).sum(axis=1)
-        return theta / (self.rects[:, 2] * self.rects[:, 3]) + self.ambient_K
+        return theta / (blocks[:, 2] * blocks[:, 3]) + self.ambient_K
 
     def block_max(self, layer: int = 0) -> np.ndarray:
         """Maximum temperature (K) over each (closed) block, (B,).
@@ -347,7 +358,7 @@ class ExactSolution:
         """(B, 3) rows of (T_K, x_m, y_m) at each block's max (sign +1) or min (sign -1)."""
         key = ("extrema", layer, sign)
         if key not in self._cache:
-            self._cache[key] = np.array([self._extremum(r, layer, sign) for r in self.rects])
+            self._cache[key] = np.array([self._extremum(r, layer, sign) for r in self.blocks])
         return self._cache[key]
 
     def _extremum(self, rect, layer: int, sign: float, lines: int = 0,
@@ -438,7 +449,8 @@ def _auto_modes(length: float, density_max: float, sheet: float, screening: floa
 
 def exact_solution(bounds, blocks_rects, block_power_w, layers: Sequence[tuple[float, float]],
                    h: float, ambient_K: float, power_layer: int = 0,
-                   modes: int | tuple[int, int] | None = None) -> ExactSolution:
+                   modes: int | tuple[int, int] | None = None,
+                   stats_rects=None) -> ExactSolution:
     """Steady layered temperature of block powers as a (tail-corrected) cosine series.
 
     Parameters
@@ -463,6 +475,10 @@ def exact_solution(bounds, blocks_rects, block_power_w, layers: Sequence[tuple[f
         32 and 2048 per direction. Block means then come out to 1e-6 K, the peak to 1e-5 K and
         block max/min to 1e-4 K (ev6: 770 x 770 modes). Where the rule asks for more than 2048
         modes the errors grow as (wanted/2048)².
+    stats_rects : array_like, shape (B', 4), optional
+        Rectangles ``(left, bottom, width, height)`` whose block statistics the solution gives,
+        when they are not the power rectangles (the floorplan's blocks under a power map);
+        default ``blocks_rects``.
 
     Returns
     -------
@@ -520,7 +536,9 @@ def exact_solution(bounds, blocks_rects, block_power_w, layers: Sequence[tuple[f
     return ExactSolution(bounds=(x0, y0, x1, y1), coefficients=coefficients,
                          ambient_K=float(ambient_K), rects=rects, power_density=density,
                          power_layer=int(power_layer), sheet_conductance=sheet,
-                         g_ambient=float(g_ambient))
+                         g_ambient=float(g_ambient),
+                         blocks=None if stats_rects is None else
+                         np.atleast_2d(np.asarray(stats_rects, dtype=np.float64)))
 
 
 def exact_for(floorplan, power_w, stack, modes=None) -> ExactSolution:
@@ -529,9 +547,10 @@ def exact_for(floorplan, power_w, stack, modes=None) -> ExactSolution:
     Parameters
     ----------
     floorplan : Floorplan
-    power_w : array_like, shape (B,), or mapping of block name to W
+    power_w : array_like, shape (B,), mapping of block name to W, or PowerMap
         Block powers in floorplan order (a mapping, e.g. ``PowerTrace.mean()``, is ordered by
-        ``floorplan.names``).
+        ``floorplan.names``), or a raster power map (:class:`thermal.power.PowerMap`): its
+        rectangles are the sources and the floorplan's blocks the statistics' regions.
     stack : Stack
         The power goes to ``stack.power_layers[0]``.
     modes : int or (int, int), optional
@@ -544,6 +563,8 @@ def exact_for(floorplan, power_w, stack, modes=None) -> ExactSolution:
         series needs every layer on the die footprint with uniform conductivity), or a block
         has no power.
     """
+    from .power import PowerMap
+
     if isinstance(power_w, Mapping):
         missing = [name for name in floorplan.names if name not in power_w]
         if missing:
@@ -559,10 +580,15 @@ def exact_for(floorplan, power_w, stack, modes=None) -> ExactSolution:
             raise ValueError(f"the exact solution needs every layer on the die footprint, but "
                              f"layer {getattr(layer, 'name', '?')!r} has size {layer.size_m}")
     rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m, floorplan.height_m]
+    stats = None
+    if isinstance(power_w, PowerMap):
+        stats = rects
+        rects, power_w = power_w.sources(bounds)
     return exact_solution(bounds, rects, np.asarray(power_w, dtype=np.float64),
                           [(layer.thickness_m, layer.conductivity) for layer in stack.layers],
                           h=float(stack.h_bottom(bounds)), ambient_K=float(stack.ambient_K),
-                          power_layer=int(stack.power_layers[0]), modes=modes)
+                          power_layer=int(stack.power_layers[0]), modes=modes,
+                          stats_rects=stats)
 
 
 def slicing_rects(n_blocks: int, seed: int, die=(0.0, 0.0, 0.012, 0.010)) -> np.ndarray:
