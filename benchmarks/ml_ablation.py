@@ -51,9 +51,9 @@ def _reference(case, fp, package: bool, tolerance: float):
     """((block max, block mean) K, (peak K, x, y)): exact, or thermal's estimator loop at
     ``tolerance / 10`` for a package larger than the die."""
     if not package:
-        exact = exact_for(fp, case.power_w, case.stack)
+        exact = exact_for(fp, case.power, case.stack)
         return (exact.block_max(), exact.block_mean()), exact.peak()
-    sol = thermal.solve(fp, case.power_w, case.stack, mesh="estimator", tolerance=tolerance / 10)
+    sol = thermal.solve(fp, case.power, case.stack, mesh="estimator", tolerance=tolerance / 10)
     b, p = sol.blocks, sol.peak
     return (b.max_K, b.mean_K), (p.temperature_K, p.x_m, p.y_m)
 
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     models = {"heuristic": None, "physics": physics, "ml": shipped}
     cases = [_case(i, args.max_blocks, shared_footprint=not args.package)
              for i in range(args.cases)]
-    thermal.solve(cases[0][1], cases[0][0].power_w, cases[0][0].stack, mesh="ml")  # warm up
+    thermal.solve(cases[0][1], cases[0][0].power, cases[0][0].stack, mesh="ml")  # warm up
     rows = {v: [] for v in VARIANTS}
     for i, (case, fp) in enumerate(cases):
         blocks, peak = _reference(case, fp, args.package, args.tolerance)

@@ -131,7 +131,7 @@ def load_case(spec: tuple, keep_conductivity: bool = False) -> dict:
         _, seed, max_blocks = spec
         case = generate_case(seed, shared_footprint=True, max_blocks=max_blocks)
         key, kind = f"gen {seed}", case.kind
-        floorplan, power_w, stack = case.floorplan, np.asarray(case.power_w, float), case.stack
+        floorplan, power, stack = case.floorplan, case.power, case.stack
     else:
         _, flp, ptrace = spec
         with warnings.catch_warnings(record=True) as caught:
@@ -143,11 +143,11 @@ def load_case(spec: tuple, keep_conductivity: bool = False) -> dict:
         key = f"{Path(flp).parent.name}/{Path(flp).name}"
         kind = f"HotSpot, {Path(ptrace).name} mean"
         if any(covered):
-            power_w = np.array([mean.get(name, 0.0) for name in floorplan.names])
+            power = np.array([mean.get(name, 0.0) for name in floorplan.names])
             if not all(covered):
                 notes.append(f"{len(covered) - sum(covered)} block(s) not in the trace: 0 W")
         else:
-            power_w = UNCOVERED_DENSITY_W_M2 * floorplan.width_m * floorplan.height_m
+            power = UNCOVERED_DENSITY_W_M2 * floorplan.width_m * floorplan.height_m
             notes.append("trace names none of its blocks: 1 W/mm² on every block")
             kind = "HotSpot, uniform 1 W/mm²"
         stack = Stack.read(STACK)
@@ -158,8 +158,11 @@ def load_case(spec: tuple, keep_conductivity: bool = False) -> dict:
         else:
             floorplan = _uniform_conductivity(floorplan)
             notes.append(f"{n} block(s) with their own conductivity, set to the die's")
-    return {"key": key, "kind": kind, "floorplan": floorplan, "power_w": power_w,
-            "stack": stack, "notes": notes}
+    from thermal.power import power_sources
+
+    power_rects, power_w = power_sources(floorplan, power)
+    return {"key": key, "kind": kind, "floorplan": floorplan, "power": power,
+            "power_w": power_w, "power_rects": power_rects, "stack": stack, "notes": notes}
 
 
 # ------------------------------------------------------------------------------------------
@@ -202,7 +205,7 @@ def timed_run(spec: tuple, strategy: str, tolerance: float, max_dofs: int,
     _time_out(timeout_s)
     t = time.perf_counter()
     try:
-        sol = thermal.solve(case["floorplan"], case["power_w"], stack, mesh=strategy,
+        sol = thermal.solve(case["floorplan"], case["power"], stack, mesh=strategy,
                             tolerance=tolerance, max_dofs=max_dofs)
     except InputError as exc:
         if UNAVAILABLE in str(exc):
@@ -233,13 +236,13 @@ def analyse(spec: tuple, tolerance: float, ladder: bool, ladder_max_dofs: int,
 
     case = load_case(spec, keep_conductivity)
     floorplan, power_w, stack = case["floorplan"], case["power_w"], case["stack"]
-    mesh = initial(floorplan, stack)
+    mesh = initial(floorplan, stack, case["power_rects"])
     r = np.array(mesh.block_rects)  # (x0, y0, x1, y1), snapped as every strategy's mesh is
     snapped = dataclasses.replace(floorplan, left_m=r[:, 0], bottom_m=r[:, 1],
                                   width_m=r[:, 2] - r[:, 0], height_m=r[:, 3] - r[:, 1])
     t = time.perf_counter()
     try:
-        exact = exact_for(snapped, power_w, stack)
+        exact = exact_for(snapped, case["power"], stack)
     except ValueError as exc:  # per-block conductivity kept, or a layer off the footprint
         return {"no_exact": str(exc), "snapped_rects": r}
     peak_K, peak_x, peak_y = exact.peak(stack.power_layers[0])

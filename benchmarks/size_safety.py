@@ -41,7 +41,7 @@ def _case(i: int, max_blocks: int, shared_footprint: bool = True):
 
 def exact_blocks(fp, case):
     """(block max K, block mean K) of the exact solution."""
-    exact = exact_for(fp, case.power_w, case.stack)
+    exact = exact_for(fp, case.power, case.stack)
     return exact.block_max(), exact.block_mean()
 
 
@@ -57,7 +57,7 @@ def timed_run(case, fp, tolerance: float, reference=None, **solve_args):
     corrections, wall s, true error K). The error is against ``reference`` (block max, block
     mean) when given, else against the exact solution."""
     t = time.perf_counter()
-    sol = thermal.solve(fp, case.power_w, case.stack, tolerance=tolerance, **solve_args)
+    sol = thermal.solve(fp, case.power, case.stack, tolerance=tolerance, **solve_args)
     wall = time.perf_counter() - t
     s = sol.summary()
     return sol, (s["mesh"]["dofs"], s["solves"], s.get("corrections", 0), wall,
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     model = predict.default_model()
     cases = [_case(i, args.max_blocks) for i in range(args.cases)]
-    thermal.solve(cases[0][1], cases[0][0].power_w, cases[0][0].stack, mesh="ml")  # warm up
+    thermal.solve(cases[0][1], cases[0][0].power, cases[0][0].stack, mesh="ml")  # warm up
     rows = {f: [] for f in args.factors}
     for i, (case, fp) in enumerate(cases):
         for f in args.factors:  # the factors side by side on each case

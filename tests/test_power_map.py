@@ -187,3 +187,25 @@ def test_cli_solves_a_csv_map_and_refuses_row_and_stray_extent(tmp_path, capsys)
     trace.write_text("sw se nw ne\n1 1 1 1\n")
     assert main(["solve", str(fp_file), "--power", str(trace), "--map-extent", "0", "0", "1", "1"]) == 2
     assert "--map-extent applies to a .csv/.npy power map" in capsys.readouterr().err
+
+
+def test_cell_edges_near_block_edges_move_onto_them_and_keep_the_mesh_coarse():
+    """A block edge 20 µm from a cell edge: the cell edge moves onto it (power kept per cell),
+    and the initial mesh stays as coarse as for the blocks or the map alone."""
+    from thermal.mesh import initial_mesh
+    from thermal.power import power_sources
+
+    rects = np.array([[0, 0, 3.02e-3, 6e-3], [3.02e-3, 0, 4.98e-3, 6e-3]])
+    fp = make_floorplan(["w", "e"], *rects.T)
+    pm = PowerMap(_map_watts())
+    aligned, watts = power_sources(fp, pm)
+    plain, _ = pm.sources(fp.bounds)
+    assert watts.sum() == pytest.approx(pm.total_w, rel=1e-14)
+    edges = np.unique(np.r_[aligned[:, 0], aligned[:, 0] + aligned[:, 2]])
+    assert np.isclose(edges, 3.02e-3, rtol=0, atol=1e-12).any()
+    assert not np.isclose(edges, 3.0e-3, rtol=0, atol=1e-9).any()
+    layers = [fp.bounds] * 3
+    sizes = {name: initial_mesh(rects, layers, power_rects=p).n_triangles
+             for name, p in (("aligned", aligned), ("plain", plain))}
+    alone = initial_mesh(np.array([[0, 0, 8e-3, 6e-3]]), layers, power_rects=plain).n_triangles
+    assert sizes["aligned"] <= 1.5 * alone < sizes["plain"]

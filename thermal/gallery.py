@@ -582,8 +582,10 @@ def exact_for(floorplan, power_w, stack, modes=None) -> ExactSolution:
     rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m, floorplan.height_m]
     stats = None
     if isinstance(power_w, PowerMap):
+        from .power import power_sources
+
         stats = rects
-        rects, power_w = power_w.sources(bounds)
+        rects, power_w = power_sources(floorplan, power_w)
     return exact_solution(bounds, rects, np.asarray(power_w, dtype=np.float64),
                           [(layer.thickness_m, layer.conductivity) for layer in stack.layers],
                           h=float(stack.h_bottom(bounds)), ambient_K=float(stack.ambient_K),

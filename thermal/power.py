@@ -322,12 +322,19 @@ class PowerMap:
                              file=self.path or "<power map>", line=self.extent_line)
         return (max(e[0], x0), max(e[1], y0), min(e[2], x1), min(e[3], y1))
 
-    def sources(self, die) -> tuple[np.ndarray, np.ndarray]:
+    def sources(self, die, block_rects=None) -> tuple[np.ndarray, np.ndarray]:
         """The map as uniform-power rectangles on ``die``: equal neighbouring cells merged.
 
         Cells of equal power along a row become one rectangle, and such runs that repeat in
         the rows below (same columns, same power per cell) merge into one; zero cells are left
         out. Power per area is unchanged, so the field is the same as the raster's.
+
+        With ``block_rects`` ((B, 4) left, bottom, width, height: the floorplan's blocks), a
+        cell edge within :data:`ALIGN_FRACTION` of a cell of a block edge is moved onto it (the
+        cells keep their power). The mesh follows both, and a block edge a few µm from a cell
+        edge would force µm triangles all along it: on generated 5-200 block floorplans under
+        30x27 to 47x52 maps the initial mesh had 40-52k triangles, against 1-5k for the blocks
+        or the map alone.
 
         Returns
         -------
@@ -359,10 +366,14 @@ class PowerMap:
         first = np.flatnonzero(new)
         rows_in = np.bincount(group)
         r0, c0, c1, value = row[first], c0[first], c1[first], value[first]
-        dx, dy = (x1 - x0) / nx, (y1 - y0) / ny
-        left, right = x0 + c0 * dx, x0 + c1 * dx
-        top = y1 - r0 * dy
-        bottom = y1 - (r0 + rows_in) * dy
+        xs = np.linspace(x0, x1, nx + 1)         # cell edges, left to right
+        ys = np.linspace(y1, y0, ny + 1)         # cell edges, top to bottom
+        if block_rects is not None and len(block_rects):
+            b = np.asarray(block_rects, float).reshape(-1, 4)
+            xs = _aligned(xs, np.r_[b[:, 0], b[:, 0] + b[:, 2]], ALIGN_FRACTION * (x1 - x0) / nx)
+            ys = _aligned(ys, np.r_[b[:, 1], b[:, 1] + b[:, 3]], ALIGN_FRACTION * (y1 - y0) / ny)
+        left, right = xs[c0], xs[c1]
+        top, bottom = ys[r0], ys[r0 + rows_in]
         rects = np.c_[left, bottom, right - left, top - bottom]
         watts = value * (c1 - c0) * rows_in
         return rects, watts
@@ -370,11 +381,30 @@ class PowerMap:
     def block_powers(self, floorplan) -> np.ndarray:
         """(B,) the power of the map falling on each block's rectangle, W (overlaps count for
         each block they belong to; power on whitespace counts for none)."""
-        rects, watts = self.sources(floorplan.bounds)
+        rects, watts = self.sources(floorplan.bounds, _rects_of(floorplan))
         density = watts / (rects[:, 2] * rects[:, 3])
         ox = _overlap(rects[:, 0], rects[:, 0] + rects[:, 2], floorplan.left_m, floorplan.right_m)
         oy = _overlap(rects[:, 1], rects[:, 1] + rects[:, 3], floorplan.bottom_m, floorplan.top_m)
         return (ox * oy).T @ density
+
+
+ALIGN_FRACTION = 0.25
+"""A power map's cell edge this close to a block edge (as a fraction of the cell) moves onto it."""
+
+
+def _aligned(lines: np.ndarray, edges: np.ndarray, reach: float) -> np.ndarray:
+    """``lines`` (sorted, spaced by more than 2 ``reach``), each moved onto the nearest of
+    ``edges`` where that is within ``reach``; the order is kept."""
+    edges = np.unique(edges)
+    i = np.clip(np.searchsorted(edges, lines), 1, len(edges) - 1) if len(edges) > 1 else \
+        np.zeros(len(lines), int)
+    candidates = np.stack([edges[np.maximum(i - 1, 0)], edges[i]])
+    nearest = candidates[np.argmin(np.abs(candidates - lines), axis=0), np.arange(len(lines))]
+    return np.where(np.abs(nearest - lines) <= reach, nearest, lines)
+
+
+def _rects_of(floorplan) -> np.ndarray:
+    return np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m, floorplan.height_m]
 
 
 def _overlap(lo_a, hi_a, lo_b, hi_b) -> np.ndarray:
@@ -486,9 +516,9 @@ def _csv_map(file: str):
 def power_sources(floorplan, power) -> tuple[np.ndarray | None, np.ndarray]:
     """What the solver spreads: ``(None, block powers (B,))`` for per-block power (a mapping of
     names to W or a (B,) array), or ``(rects (S, 4), watts (S,))`` for a :class:`PowerMap`
-    (:meth:`PowerMap.sources` on the floorplan's die)."""
+    (:meth:`PowerMap.sources` on the floorplan's die, aligned to its blocks)."""
     if isinstance(power, PowerMap):
-        return power.sources(floorplan.bounds)
+        return power.sources(floorplan.bounds, _rects_of(floorplan))
     if isinstance(power, Mapping):
         return None, power_vector(floorplan, power)
     return None, np.asarray(power, float)

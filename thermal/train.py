@@ -2,8 +2,9 @@
 
 A seeded generator (:func:`generate_case`) draws realistic problems — guillotine layouts of 5 to
 2,000 blocks, cores with caches and a small hot register file, many-core tiles with thin router
-slivers, single very hot spots, whitespace, per-block conductivity — with power densities over
-more than three orders of magnitude, on die/TIM/spreader stacks drawn from realistic ranges.
+slivers, single very hot spots, raster power maps with sub-block hot spots, whitespace,
+per-block conductivity — with power densities over more than three orders of magnitude, on
+die/TIM/spreader stacks drawn from realistic ranges.
 Each problem is solved by thermal's own estimator loop at a tolerance drawn from 0.03–0.3 K;
 the labels are read from its final mesh and field (:func:`case_samples`):
 
@@ -31,7 +32,7 @@ from .gallery import slicing_rects
 
 __all__ = ["Case", "generate_case", "case_samples", "train_model"]
 
-KINDS = ("slicing", "cores", "manycore", "hot_spot")
+KINDS = ("slicing", "cores", "manycore", "hot_spot", "power_map")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,14 @@ class Case:
     power_w: np.ndarray
     stack: object
     tolerance_K: float
+    power_map: object = None
+    """A :class:`thermal.power.PowerMap` the power comes from instead (kind "power_map"), in
+    which case ``power_w`` is its power on each block, for reference."""
+
+    @property
+    def power(self):
+        """What :func:`thermal.solve` takes: the power map, or the block powers."""
+        return self.power_w if self.power_map is None else self.power_map
 
 
 def _log_uniform(rng, lo, hi, size=None):
@@ -123,6 +132,31 @@ def _hot_spot(rng, die_w, die_h):
     return np.vstack(rects), np.concatenate(density)
 
 
+def _power_map(rng, die_w, die_h, rects, density):
+    """A raster of 16-64 cells along the longer side: the blocks' own densities, modulated by
+    one to three broad activity bumps, plus one to four hot spots of 0.5-5% of the die's size at
+    10-300x the median density (a sub-block hot spot that per-block power cannot express)."""
+    from .power import PowerMap
+    from .predict import Raster
+
+    cells = int(rng.integers(16, 65))
+    raster = Raster.over((0.0, 0.0, die_w, die_h), cells)
+    field = raster.area_weighted(rects, density)
+    centres = raster.centres.reshape(raster.ny, raster.nx, 2)
+    size = max(die_w, die_h)
+
+    def bump(sigma):
+        cx, cy = rng.uniform(0, die_w), rng.uniform(0, die_h)
+        return np.exp(-((centres[..., 0] - cx) ** 2 + (centres[..., 1] - cy) ** 2) / (2 * sigma ** 2))
+
+    for _ in range(int(rng.integers(1, 4))):
+        field = field * (1.0 + rng.uniform(0.5, 3.0) * bump(rng.uniform(0.1, 0.3) * size))
+    reference = np.median(field[field > 0]) if (field > 0).any() else 1e5
+    for _ in range(int(rng.integers(1, 5))):
+        field = field + reference * _log_uniform(rng, 10, 300) * bump(_log_uniform(rng, 0.005, 0.05) * size)
+    return PowerMap(field[::-1] * raster.dx * raster.dy)  # rows from the top edge
+
+
 def _stack(rng, die_w, die_h, shared_footprint: bool):
     from .stack import Layer, Stack
 
@@ -143,7 +177,7 @@ def generate_case(seed: int, kind: str | None = None, shared_footprint: bool | N
     ----------
     seed : int
         The same seed gives the same case.
-    kind : {"slicing", "cores", "manycore", "hot_spot"}, optional
+    kind : {"slicing", "cores", "manycore", "hot_spot", "power_map"}, optional
         Default: drawn from the seed.
     shared_footprint : bool, optional
         Whether every layer has the die's footprint (so that :mod:`thermal.gallery` has the
@@ -164,7 +198,10 @@ def generate_case(seed: int, kind: str | None = None, shared_footprint: bool | N
     die_w = _log_uniform(rng, 3e-3, 20e-3)
     die_h = die_w * _log_uniform(rng, 0.6, 1.6)
     rects, density = {"slicing": _slicing, "cores": _cores, "manycore": _manycore,
-                      "hot_spot": _hot_spot}[kind](rng, die_w, die_h)
+                      "hot_spot": _hot_spot, "power_map": _slicing}[kind](rng, die_w, die_h)
+    if kind == "power_map" and len(rects) > 200:  # the map, not the blocks, carries the detail
+        rects = slicing_rects(200, int(rng.integers(2**31)), (0.0, 0.0, die_w, die_h))
+        density = _log_uniform(rng, 2e3, 3e6, 200) * (rng.random(200) < 0.7)
     if len(rects) > max_blocks:
         rects = slicing_rects(max_blocks, int(rng.integers(2**31)), (0.0, 0.0, die_w, die_h))
         density = _log_uniform(rng, 2e3, 3e6, max_blocks) * (rng.random(max_blocks) < 0.7)
@@ -183,8 +220,12 @@ def generate_case(seed: int, kind: str | None = None, shared_footprint: bool | N
         warnings.simplefilter("ignore")  # whitespace is meant
         fp = make_floorplan(names, *rects.T, conductivity=conductivity)
     power_w = density * rects[:, 2] * rects[:, 3]
+    power_map = None
+    if kind == "power_map":
+        power_map = _power_map(rng, die_w, die_h, rects, density)
+        power_w = power_map.block_powers(fp)
     tolerance = float(_log_uniform(rng, 0.03, 0.3))
-    return Case(kind, fp, power_w, stack, tolerance)
+    return Case(kind, fp, power_w, stack, tolerance, power_map)
 
 
 # ---------------------------------------------------------------- labels and fitting
@@ -211,11 +252,12 @@ def case_samples(case: Case, seed: int, max_dofs: int = LABEL_TOLERANCE_MAX_DOFS
     info : dict
         ``dofs``, ``seconds``, ``blocks``, ``kind``.
     """
+    from .power import power_sources
     from .predict import feature_rasters
     from .solve import solve
 
     t0 = time.perf_counter()
-    sol = solve(case.floorplan, case.power_w, case.stack, mesh="estimator",
+    sol = solve(case.floorplan, case.power, case.stack, mesh="estimator",
                 tolerance=case.tolerance_K, max_dofs=max_dofs)
     mesh = sol.mesh
     x0, y0, x1, y1 = case.floorplan.bounds
@@ -225,7 +267,9 @@ def case_samples(case: Case, seed: int, max_dofs: int = LABEL_TOLERANCE_MAX_DOFS
     half = SAMPLES_PER_CASE // 2
     area = mesh.areas[on_die]
     pick = np.r_[rng.choice(on_die, half), rng.choice(on_die, half, p=area / area.sum())]
-    raster, features, extra = feature_rasters(case.floorplan, case.power_w, case.stack)
+    power_rects, power_w = power_sources(case.floorplan, case.power)
+    raster, features, extra = feature_rasters(case.floorplan, power_w, case.stack,
+                                              power_rects=power_rects)
     x = raster.sample(features, c[pick]).T
     base_size, base_rise = raster.sample(np.stack([extra["base_log_size"],
                                                    np.log10(extra["rise"])]), c[pick])
