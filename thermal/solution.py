@@ -67,8 +67,9 @@ class Solution:
     ----------
     floorplan, stack, mesh
         The inputs and the final mesh.
-    power_w : (B,) float
-        Block powers in W.
+    power_w : (B,) or (S,) float
+        Block powers in W, or the power of each power-map rectangle
+        (:func:`thermal.power.power_sources`).
     theta : (L, N) float
         Temperature rise over ambient per layer and node, NaN outside a layer's footprint.
     strategy : str
