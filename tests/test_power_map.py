@@ -180,6 +180,9 @@ def test_cli_solves_a_csv_map_and_refuses_row_and_stray_extent(tmp_path, capsys)
     assert main(["solve", str(fp_file), "--power", str(tmp_path / "map.csv"), "--out", str(out),
                  "--no-plots", "--format", "json"]) == 0
     assert {"blocks.csv", "summary.json", "field.vtu"} <= {p.name for p in out.iterdir()}
+    assert main(["mesh", str(fp_file), "--power", str(tmp_path / "map.csv"), "--out",
+                 str(tmp_path / "mesh")]) == 0
+    assert {"mesh.png", "predicted.png"} <= {p.name for p in (tmp_path / "mesh").iterdir()}
     capsys.readouterr()
     assert main(["solve", str(fp_file), "--power", str(tmp_path / "map.csv"), "--row", "0"]) == 2
     assert "--row selects a row of a power trace" in capsys.readouterr().err
