@@ -378,7 +378,7 @@ def _cmd_mesh(args) -> int:
 
     die = fp.bounds
     layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
-    rects = np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m]
+    rects = fp.rects
     power_rects, power_w = power_sources(fp, power)
     m = initial_mesh(rects, layer_rects, size_fn=_die_size_fn(die), power_rects=power_rects)
     predictor = predictor("ml", model) if model is not None or _has_shipped_model() else \

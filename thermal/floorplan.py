@@ -115,6 +115,12 @@ class Floorplan:
                 float(self.right_m.max()), float(self.top_m.max()))
 
     @property
+    def rects(self) -> np.ndarray:
+        """(B, 4) each block as ``(left, bottom, width, height)``, m: what the mesh, the power
+        raster and the exact solution take."""
+        return np.c_[self.left_m, self.bottom_m, self.width_m, self.height_m]
+
+    @property
     def area_m2(self) -> np.ndarray:
         """Area of each block, m^2."""
         return self.width_m * self.height_m

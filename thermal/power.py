@@ -381,7 +381,7 @@ class PowerMap:
     def block_powers(self, floorplan) -> np.ndarray:
         """(B,) the power of the map falling on each block's rectangle, W (overlaps count for
         each block they belong to; power on whitespace counts for none)."""
-        rects, watts = self.sources(floorplan.bounds, _rects_of(floorplan))
+        rects, watts = self.sources(floorplan.bounds, floorplan.rects)
         density = watts / (rects[:, 2] * rects[:, 3])
         ox = _overlap(rects[:, 0], rects[:, 0] + rects[:, 2], floorplan.left_m, floorplan.right_m)
         oy = _overlap(rects[:, 1], rects[:, 1] + rects[:, 3], floorplan.bottom_m, floorplan.top_m)
@@ -401,10 +401,6 @@ def _aligned(lines: np.ndarray, edges: np.ndarray, reach: float) -> np.ndarray:
     candidates = np.stack([edges[np.maximum(i - 1, 0)], edges[i]])
     nearest = candidates[np.argmin(np.abs(candidates - lines), axis=0), np.arange(len(lines))]
     return np.where(np.abs(nearest - lines) <= reach, nearest, lines)
-
-
-def _rects_of(floorplan) -> np.ndarray:
-    return np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m, floorplan.height_m]
 
 
 def _overlap(lo_a, hi_a, lo_b, hi_b) -> np.ndarray:
@@ -465,21 +461,18 @@ def _npy_map(file: str) -> np.ndarray:
     except PermissionError:
         raise InputError("cannot read the power map file: permission denied", file=file) from None
     except (ValueError, OSError, EOFError) as e:
-        raise InputError(f"not a readable .npy array ({_one_line(e)})", file=file) from None
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise InputError(f"not a readable .npy array ({reason})", file=file) from None
     if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
         raise InputError(f"a power map must hold numbers, not {getattr(a, 'dtype', type(a))}",
                          file=file)
     return a
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
-
-
 def _csv_map(file: str):
     text = read_text(file, "power map")
     extent, extent_line = None, None
-    rows, numbers = [], []
+    rows = []
     for number, raw in enumerate(text.splitlines(), start=1):
         body, _, comment = raw.partition("#")
         words = comment.replace(",", " ").replace(":", " ").split()
@@ -506,7 +499,6 @@ def _csv_map(file: str):
                                  file=file, line=number)
             values.append(v)
         rows.append(values)
-        numbers.append(number)
     if not rows:
         raise InputError("empty power map: expected rows of W per cell, from the top edge",
                          file=file)
@@ -518,7 +510,7 @@ def power_sources(floorplan, power) -> tuple[np.ndarray | None, np.ndarray]:
     names to W or a (B,) array), or ``(rects (S, 4), watts (S,))`` for a :class:`PowerMap`
     (:meth:`PowerMap.sources` on the floorplan's die, aligned to its blocks)."""
     if isinstance(power, PowerMap):
-        return power.sources(floorplan.bounds, _rects_of(floorplan))
+        return power.sources(floorplan.bounds, floorplan.rects)
     if isinstance(power, Mapping):
         return None, power_vector(floorplan, power)
     return None, np.asarray(power, float)

@@ -300,7 +300,7 @@ def feature_rasters(floorplan, power_w: np.ndarray, stack, raster: Raster | None
         :func:`base_log_size`).
     """
     raster = Raster.over(floorplan.bounds) if raster is None else raster
-    rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m, floorplan.height_m]
+    rects = floorplan.rects
     sources = rects if power_rects is None else np.asarray(power_rects, float).reshape(-1, 4)
     density = raster.area_weighted(sources, np.asarray(power_w, float)
                                    / (sources[:, 2] * sources[:, 3]))

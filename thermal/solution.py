@@ -206,7 +206,7 @@ class Solution:
         from . import plot
 
         fp = self.floorplan
-        rects = np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m]
+        rects = fp.rects
         if kind == "heatmap":
             tri = self.mesh.triangles[self.mesh.tri_in_layer[self.power_layer]]
             peak = self.peak

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -374,7 +374,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     block_tolerance = regions.block_tolerance
     die = floorplan.bounds
     layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
-    block_rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m, floorplan.height_m]
+    block_rects = floorplan.rects
     conductivity = floorplan.conductivity if np.isfinite(floorplan.conductivity).any() else None
     t_load = time.perf_counter()
 
