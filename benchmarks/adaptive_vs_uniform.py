@@ -130,18 +130,15 @@ def load(key: str):
     return floorplan, np.asarray(power_w, dtype=np.float64), Stack.read(STACK)
 
 
-def initial(floorplan, stack, power_rects=None):
-    """The production initial mesh (as ``thermal.solve`` builds it; ``power_rects``: a power
-    map's rectangles, :func:`thermal.power.power_sources`)."""
+def initial(floorplan, stack):
+    """The production initial mesh, as ``thermal.solve`` builds it (a power map's cells are
+    not mesh features: its load is integrated exactly on any mesh)."""
     from thermal.mesh import initial_mesh
     from thermal.solve import _die_size_fn
 
     die = floorplan.bounds
     layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
-    block_rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m,
-                        floorplan.height_m]
-    return initial_mesh(block_rects, layer_rects, size_fn=_die_size_fn(die),
-                        power_rects=power_rects)
+    return initial_mesh(floorplan.rects, layer_rects, size_fn=_die_size_fn(die))
 
 
 # ------------------------------------------------------------------------------------------

@@ -158,11 +158,12 @@ def load_case(spec: tuple, keep_conductivity: bool = False) -> dict:
         else:
             floorplan = _uniform_conductivity(floorplan)
             notes.append(f"{n} block(s) with their own conductivity, set to the die's")
-    from thermal.power import power_sources
+    from thermal.power import power_load, power_sources
 
-    power_rects, power_w = power_sources(floorplan, power)
     return {"key": key, "kind": kind, "floorplan": floorplan, "power": power,
-            "power_w": power_w, "power_rects": power_rects, "stack": stack, "notes": notes}
+            "power_w": power_load(floorplan, power),
+            "total_w": float(power_sources(floorplan, power)[1].sum()), "stack": stack,
+            "notes": notes}
 
 
 # ------------------------------------------------------------------------------------------
@@ -236,7 +237,7 @@ def analyse(spec: tuple, tolerance: float, ladder: bool, ladder_max_dofs: int,
 
     case = load_case(spec, keep_conductivity)
     floorplan, power_w, stack = case["floorplan"], case["power_w"], case["stack"]
-    mesh = initial(floorplan, stack, case["power_rects"])
+    mesh = initial(floorplan, stack)
     r = np.array(mesh.block_rects)  # (x0, y0, x1, y1), snapped as every strategy's mesh is
     snapped = dataclasses.replace(floorplan, left_m=r[:, 0], bottom_m=r[:, 1],
                                   width_m=r[:, 2] - r[:, 0], height_m=r[:, 3] - r[:, 1])
@@ -573,7 +574,7 @@ def run_case(spec: tuple, args, strategies) -> dict:
         return {"key": key, "kind": "HotSpot", "load_failed": str(exc)}
     x0, y0, x1, y1 = case["floorplan"].bounds
     res = {"key": case["key"], "kind": case["kind"], "n_blocks": case["floorplan"].n_blocks,
-           "power_w": float(case["power_w"].sum()), "notes": case["notes"],
+           "power_w": case["total_w"], "notes": case["notes"],
            "die_mm": f"{1e3 * (x1 - x0):.2f} × {1e3 * (y1 - y0):.2f} mm", "runs": {}}
     for s in strategies:
         t = time.perf_counter()

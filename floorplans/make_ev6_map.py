@@ -22,20 +22,28 @@ SPOTS = (("IntExec", 0.3, (0.3, 0.3)), ("FPMul_0", 0.3, (0.5, 0.5)))
 """(block, extra fraction of its power, spot centre as a fraction of its width and height)."""
 
 
-def main() -> None:
+def ev6_map(cells: int = CELLS) -> np.ndarray:
+    """(cells, cells) W per cell, rows from the bottom edge (``benchmarks/power_map.py`` draws
+    the same map at other resolutions)."""
     fp = thermal.read_floorplan(HERE / "ev6.flp")
     mean = thermal.read_ptrace(HERE / "gcc.ptrace").mean()
     power = np.array([mean[n] for n in fp.names])
     x0, y0, x1, y1 = fp.bounds
-    raster = Raster(x0, y0, (x1 - x0) / CELLS, (y1 - y0) / CELLS, CELLS, CELLS)
+    raster = Raster(x0, y0, (x1 - x0) / cells, (y1 - y0) / cells, cells, cells)
     rects = np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m]
     watts = raster.area_weighted(rects, power / fp.area_m2) * raster.dx * raster.dy
-    centres = raster.centres.reshape(CELLS, CELLS, 2)
+    centres = raster.centres.reshape(cells, cells, 2)
     for name, fraction, (fx, fy) in SPOTS:
         i = fp.index(name)
         cx, cy = fp.left_m[i] + fx * fp.width_m[i], fp.bottom_m[i] + fy * fp.height_m[i]
         g = np.exp(-((centres[..., 0] - cx) ** 2 + (centres[..., 1] - cy) ** 2) / (2 * SPOT_M ** 2))
         watts += fraction * power[i] * g / g.sum()
+    return watts
+
+
+def main() -> None:
+    x0, y0, x1, y1 = thermal.read_floorplan(HERE / "ev6.flp").bounds
+    watts = ev6_map(CELLS)
     header = [f"Power map of ev6 under HotSpot's gcc trace (mean of its rows), W per cell, "
               f"{CELLS} x {CELLS} cells,",
               "rows from the top edge: each block's power over the cells it covers, plus 30% more",

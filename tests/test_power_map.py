@@ -192,23 +192,93 @@ def test_cli_solves_a_csv_map_and_refuses_row_and_stray_extent(tmp_path, capsys)
     assert "--map-extent applies to a .csv/.npy power map" in capsys.readouterr().err
 
 
-def test_cell_edges_near_block_edges_move_onto_them_and_keep_the_mesh_coarse():
-    """A block edge 20 µm from a cell edge: the cell edge moves onto it (power kept per cell),
-    and the initial mesh stays as coarse as for the blocks or the map alone."""
-    from thermal.mesh import initial_mesh
-    from thermal.power import power_sources
+def _random_mesh(seed, box, n=300):
+    """A Delaunay mesh of random points over ``box`` (x0, y0, x1, y1) and its corners."""
+    from scipy.spatial import Delaunay
 
-    rects = np.array([[0, 0, 3.02e-3, 6e-3], [3.02e-3, 0, 4.98e-3, 6e-3]])
-    fp = make_floorplan(["w", "e"], *rects.T)
-    pm = PowerMap(_map_watts())
-    aligned, watts = power_sources(fp, pm)
-    plain, _ = pm.sources(fp.bounds)
-    assert watts.sum() == pytest.approx(pm.total_w, rel=1e-14)
-    edges = np.unique(np.r_[aligned[:, 0], aligned[:, 0] + aligned[:, 2]])
-    assert np.isclose(edges, 3.02e-3, rtol=0, atol=1e-12).any()
-    assert not np.isclose(edges, 3.0e-3, rtol=0, atol=1e-9).any()
-    layers = [fp.bounds] * 3
-    sizes = {name: initial_mesh(rects, layers, power_rects=p).n_triangles
-             for name, p in (("aligned", aligned), ("plain", plain))}
-    alone = initial_mesh(np.array([[0, 0, 8e-3, 6e-3]]), layers, power_rects=plain).n_triangles
-    assert sizes["aligned"] <= 1.5 * alone < sizes["plain"]
+    rng = np.random.default_rng(seed)
+    x0, y0, x1, y1 = box
+    points = np.r_[rng.uniform((x0, y0), (x1, y1), (n, 2)), [[x0, y0], [x1, y0], [x0, y1], [x1, y1]]]
+    return points, Delaunay(points).simplices
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_raster_load_integrates_the_map_and_its_first_moments_exactly(seed):
+    """Σ_j L_j = ∫ q and Σ_j x_j L_j = ∫ q x (P1 reproduces linear functions): over a mesh that
+    covers the grid, these are the cells' power and power-weighted centroids, exactly."""
+    from thermal.raster_load import RasterPower
+
+    rng = np.random.default_rng(seed)
+    watts = rng.uniform(0.0, 1.0, (7, 11)) * (rng.random((7, 11)) < 0.8)
+    grid = RasterPower((1.1e-3, 0.7e-3, 6.6e-3, 5.2e-3), watts)
+    points, triangles = _random_mesh(seed, (0.0, 0.0, 8e-3, 6e-3))
+    loads = grid.triangle_loads(points, triangles)
+    nodal = np.bincount(triangles.ravel(), loads.ravel(), minlength=len(points))
+    dx, dy = grid.cell_size
+    cx = grid.extent[0] + (np.arange(11) + 0.5) * dx
+    cy = grid.extent[1] + (np.arange(7) + 0.5) * dy
+    assert nodal.sum() == pytest.approx(watts.sum(), rel=1e-12)
+    assert nodal @ points[:, 0] == pytest.approx((watts * cx[None, :]).sum(), rel=1e-12)
+    assert nodal @ points[:, 1] == pytest.approx((watts * cy[:, None]).sum(), rel=1e-12)
+
+
+def test_raster_load_of_a_triangle_inside_a_cell_and_against_sampling():
+    """A triangle inside one cell takes q A / 3 per corner; any triangle agrees with a 500 x 500
+    barycentric sampling of the cells it crosses (its error is about 1/500 of the load)."""
+    from thermal.raster_load import RasterPower
+
+    rng = np.random.default_rng(5)
+    watts = rng.uniform(0.2, 1.0, (5, 6))
+    grid = RasterPower((0.0, 0.0, 6e-3, 5e-3), watts)
+    inside = np.array([[1.1e-3, 2.1e-3], [1.9e-3, 2.2e-3], [1.3e-3, 2.9e-3]])
+    load = grid.triangle_loads(inside, np.array([[0, 1, 2]]))
+    e1, e2 = inside[1] - inside[0], inside[2] - inside[0]
+    area = 0.5 * abs(e1[0] * e2[1] - e1[1] * e2[0])
+    np.testing.assert_allclose(load, watts[2, 1] / 1e-6 * area / 3 * np.ones((1, 3)), rtol=1e-12)
+    points, triangles = _random_mesh(6, (0.0, 0.0, 6e-3, 5e-3), n=12)
+    loads = grid.triangle_loads(points, triangles)
+    n = 500
+    u, v = np.meshgrid((np.arange(n) + 0.5) / n, (np.arange(n) + 0.5) / n)
+    keep = u + v < 1
+    bary = np.c_[1 - u[keep] - v[keep], u[keep], v[keep]]
+    for t, corners in enumerate(points[triangles]):
+        x = bary @ corners
+        col = np.clip((x[:, 0] / 1e-3).astype(int), 0, 5)
+        row = np.clip((x[:, 1] / 1e-3).astype(int), 0, 4)
+        q = watts[row, col] / 1e-6
+        e1, e2 = corners[1] - corners[0], corners[2] - corners[0]
+        weight = 0.5 * abs(e1[0] * e2[1] - e1[1] * e2[0]) / len(x)
+        np.testing.assert_allclose(loads[t], (q[:, None] * bary).sum(axis=0) * weight, rtol=1e-2)
+
+
+def test_a_mesh_along_the_cell_edges_gets_the_block_load():
+    """On a mesh whose triangles each lie in one cell (edges on the grid lines, corners on its
+    corners: every degenerate case of the crossing) the load is the per-cell constant one."""
+    from thermal.assemble import nodal_load
+    from thermal.mesh import initial_mesh
+
+    fp = _floorplan()
+    cells = _cells().reshape(-1, 4)
+    watts = _map_watts().ravel()
+    mesh = initial_mesh(cells, [fp.bounds])
+    as_blocks, _ = nodal_load(mesh, watts, np.ones(mesh.n_triangles, bool))
+    as_map, density = nodal_load(mesh, PowerMap(_map_watts()).raster_on(fp.bounds),
+                                 np.ones(mesh.n_triangles, bool))
+    np.testing.assert_allclose(as_map, as_blocks, rtol=1e-9, atol=1e-12 * watts.max())
+    assert density.max() == pytest.approx(watts.max() / CELL ** 2, rel=1e-9)
+
+
+def test_a_fine_map_over_blocks_that_cut_its_cells_meets_the_tolerance():
+    """A 96 x 128 map (cells of 62.5 µm, not mesh features) under blocks whose edges cut them:
+    every strategy's block max and mean are within the tolerance of the exact solution."""
+    fp, stack = _skewed_floorplan(), _stack()
+    r, c = np.mgrid[0:96, 0:128]
+    watts = 1e-4 + 4e-3 * np.exp(-((c - 90.3) ** 2 + (r - 30.6) ** 2) / 200.0)
+    pm = PowerMap(watts)
+    exact = thermal.gallery.exact_for(fp, pm, stack)
+    for strategy in ("ml", "estimator", "uniform"):
+        sol = thermal.solve(fp, pm, stack, mesh=strategy)
+        worst = max(np.abs(sol.blocks.max_K - exact.block_max()).max(),
+                    np.abs(sol.blocks.mean_K - exact.block_mean()).max())
+        assert worst <= 0.1, (strategy, worst)
+        assert sol.energy_balance_rel < 1e-9

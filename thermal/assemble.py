@@ -88,13 +88,35 @@ def lumped_mass(mesh: Mesh, tri_mask: np.ndarray) -> np.ndarray:
 
 
 def block_power_density(mesh: Mesh, power_w: np.ndarray) -> np.ndarray:
-    """(M,) power density per triangle in W/m²: each power source's (block's, or power-map
-    rectangle's, :meth:`Mesh.tri_power_cover`) power over its own (snapped) area, densities
-    adding where sources overlap, so that the total is exactly ``power_w.sum()``."""
-    cover = mesh.tri_power_cover()
+    """(M,) power density per triangle in W/m²: each block's power over its own (snapped) area
+    (:meth:`Mesh.tri_cover`), densities adding where blocks overlap, so that the total is
+    exactly ``power_w.sum()``."""
+    cover = mesh.tri_cover()
     block_area = cover.T @ mesh.areas
     density = np.divide(power_w, block_area, out=np.zeros(len(power_w)), where=block_area > 0)
     return cover @ density
+
+
+def nodal_load(mesh: Mesh, power_w, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The power load of each node, W (N,), and the power density of each triangle, W/m² (M,),
+    from the power spread over the triangles flagged in ``triangles`` (the power layer's).
+
+    ``power_w`` is per block (:func:`block_power_density`: a triangle's density is its blocks',
+    ``∫ q φ_j`` is ``q A / 3`` for each corner), or a power map as a
+    :class:`thermal.raster_load.RasterPower`, integrated exactly on the triangles whatever the
+    cells they cross.
+    """
+    from .raster_load import RasterPower
+
+    tri = mesh.triangles[triangles]
+    density = np.zeros(mesh.n_triangles)
+    if isinstance(power_w, RasterPower):
+        loads = power_w.triangle_loads(mesh.points, tri)                 # (m, 3)
+        density[triangles] = loads.sum(axis=1) / mesh.areas[triangles]
+    else:
+        density = np.where(triangles, block_power_density(mesh, np.asarray(power_w, float)), 0.0)
+        loads = np.repeat((density[triangles] * mesh.areas[triangles] / 3)[:, None], 3, axis=1)
+    return np.bincount(tri.ravel(), loads.ravel(), minlength=mesh.n_nodes), density
 
 
 def dof_numbering(mesh: Mesh, n_layers: int) -> np.ndarray:
@@ -119,9 +141,9 @@ def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndar
         Conforming mesh; ``mesh.layer_rects`` holds each layer's footprint.
     stack : Stack
         Layers top to bottom, convection and power layers.
-    power_w : (B,) or (S,) float
-        Block powers in W, floorplan order; or, on a mesh with ``power_cover``, the power of
-        each of its sources.
+    power_w : (B,) float or RasterPower
+        Block powers in W, floorplan order; or a power map
+        (:meth:`thermal.power.PowerMap.raster_on`).
     block_conductivity : (B,) float, optional
         Per-block conductivity of the power layer in W/(m K); NaN keeps the layer's own.
     die_bounds : tuple, optional
@@ -176,10 +198,7 @@ def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndar
     matrix = sp.coo_matrix((np.concatenate(vals + [diagonal]),
                             (np.concatenate(rows + [everything]), np.concatenate(cols + [everything]))),
                            shape=(offset, offset)).tocsr()
-    density = block_power_density(mesh, np.asarray(power_w, float))
-    mask = in_layer[power_layer] & (density != 0)
-    load = np.bincount(mesh.triangles[mask].ravel(), np.repeat(density[mask] * mesh.areas[mask] / 3, 3),
-                       minlength=mesh.n_nodes)
+    load, density = nodal_load(mesh, power_w, in_layer[power_layer])
     rhs = np.zeros(offset)
     used = node2dof[power_layer] >= 0
     rhs[node2dof[power_layer, used]] = load[used]

@@ -380,7 +380,7 @@ def _cmd_mesh(args) -> int:
     layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
     rects = fp.rects
     power_rects, power_w = power_sources(fp, power)
-    m = initial_mesh(rects, layer_rects, size_fn=_die_size_fn(die), power_rects=power_rects)
+    m = initial_mesh(rects, layer_rects, size_fn=_die_size_fn(die))
     predictor = predictor("ml", model) if model is not None or _has_shipped_model() else \
         predictor("heuristic", None)
     prediction = predictor.predict(fp, power_w, stack, args.tolerance, power_rects=power_rects)

@@ -64,10 +64,6 @@ class Mesh:
         Footprint of each layer, (x0, y0, x1, y1) in metres, after snapping.
     block_rects : (B, 4) float64
         Each block as (x0, y0, x1, y1) in metres after snapping: the geometry the mesh has.
-    power_cover : (M0, S) scipy.sparse.csr_matrix or None
-        For each initial triangle, the power sources that cover it, when the power comes from
-        rectangles other than the blocks (a power map's cells, :class:`thermal.power.PowerMap`);
-        None: the blocks are the power sources.
     """
 
     points: np.ndarray
@@ -77,7 +73,6 @@ class Mesh:
     cover: sp.csr_matrix
     layer_rects: np.ndarray
     block_rects: np.ndarray
-    power_cover: sp.csr_matrix | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -125,11 +120,6 @@ class Mesh:
     def tri_cover(self) -> sp.csr_matrix:
         """(M, B) 0/1 matrix: the blocks covering each triangle."""
         return self.cover[self.root_of_tri]
-
-    def tri_power_cover(self) -> sp.csr_matrix:
-        """(M, S) 0/1 matrix: the power sources covering each triangle (the blocks, or a power
-        map's cells)."""
-        return (self.cover if self.power_cover is None else self.power_cover)[self.root_of_tri]
 
     def quality(self) -> dict:
         """Shape measures: smallest angle (degrees) and largest aspect ratio.
@@ -398,8 +388,7 @@ def _check_conforming(tri, subs):
 
 
 def initial_mesh(block_rects: np.ndarray, layer_rects: np.ndarray, snap_m: float | None = None,
-                 min_angle_deg: float = MIN_ANGLE_DEG, size_fn=None,
-                 power_rects: np.ndarray | None = None) -> Mesh:
+                 min_angle_deg: float = MIN_ANGLE_DEG, size_fn=None) -> Mesh:
     """The coarsest conforming mesh of a floorplan and its layer footprints.
 
     Parameters
@@ -412,10 +401,6 @@ def initial_mesh(block_rects: np.ndarray, layer_rects: np.ndarray, snap_m: float
         Snapping distance; default :data:`SNAP_REL` times the die's longer side.
     min_angle_deg, size_fn
         See :func:`triangulate`.
-    power_rects : (S, 4) array_like, optional
-        Power sources other than the blocks, as (left, bottom, width, height) in metres (a
-        power map's cells, :meth:`thermal.power.PowerMap.sources`): the mesh conforms to them
-        too, and ``power_cover`` records them.
 
     Returns
     -------
@@ -426,22 +411,18 @@ def initial_mesh(block_rects: np.ndarray, layer_rects: np.ndarray, snap_m: float
         return np.c_[r[:, 0], r[:, 1], r[:, 0] + r[:, 2], r[:, 1] + r[:, 3]]
 
     blocks = corners(block_rects)
-    sources = corners(np.zeros((0, 4)) if power_rects is None else power_rects)
     layers = np.asarray(layer_rects, float).reshape(-1, 4)
     if snap_m is None:
         snap_m = SNAP_REL * max(np.ptp(blocks[:, [0, 2]]), np.ptp(blocks[:, [1, 3]]))
-    points, tri, snapped_rects = triangulate(np.r_[blocks, sources, layers], snap_m,
-                                             min_angle_deg, size_fn)
-    nb, ns = len(blocks), len(sources)
-    blocks_snapped = snapped_rects[:nb]
-    layers_snapped = snapped_rects[nb + ns:]
+    points, tri, snapped_rects = triangulate(np.r_[blocks, layers], snap_m, min_angle_deg, size_fn)
+    blocks_snapped = snapped_rects[:len(blocks)]
+    layers_snapped = snapped_rects[len(blocks):]
     centroids = points[tri].mean(axis=1)
     cover = _cover(centroids, blocks_snapped)
-    power_cover = None if power_rects is None else _cover(centroids, snapped_rects[nb:nb + ns])
     last = _last_block(cover)
     return Mesh(points=points, triangles=tri, block_of_tri=last,
                 root_of_tri=np.arange(len(tri), dtype=np.int64), cover=cover,
-                layer_rects=layers_snapped, block_rects=blocks_snapped, power_cover=power_cover)
+                layer_rects=layers_snapped, block_rects=blocks_snapped)
 
 
 def _cover(centroids: np.ndarray, rects: np.ndarray) -> sp.csr_matrix:

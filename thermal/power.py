@@ -27,7 +27,7 @@ from .errors import InputError
 from .io.hotspot import data_lines, parse_number, read_text
 
 __all__ = ["PowerTrace", "PowerMap", "read_ptrace", "read_power_map", "power_vector",
-           "power_sources"]
+           "power_load", "power_sources"]
 
 
 class _BlockPower(dict):
@@ -243,7 +243,8 @@ MAP_SUFFIXES = (".csv", ".npy")
 """File name endings read as power maps rather than power traces."""
 
 MAX_MAP_CELLS = 1024 * 1024
-"""Largest power map accepted (cells); the mesh conforms to every edge between unequal cells."""
+"""Largest power map accepted (cells): its merged rectangles feed the prediction's rasters, whose
+cost grows with them (a 512 x 512 map on ev6 solves in about 1-2 s, `benchmarks/power_map.py`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -322,19 +323,14 @@ class PowerMap:
                              file=self.path or "<power map>", line=self.extent_line)
         return (max(e[0], x0), max(e[1], y0), min(e[2], x1), min(e[3], y1))
 
-    def sources(self, die, block_rects=None) -> tuple[np.ndarray, np.ndarray]:
+    def sources(self, die) -> tuple[np.ndarray, np.ndarray]:
         """The map as uniform-power rectangles on ``die``: equal neighbouring cells merged.
 
         Cells of equal power along a row become one rectangle, and such runs that repeat in
         the rows below (same columns, same power per cell) merge into one; zero cells are left
-        out. Power per area is unchanged, so the field is the same as the raster's.
-
-        With ``block_rects`` ((B, 4) left, bottom, width, height: the floorplan's blocks), a
-        cell edge within :data:`ALIGN_FRACTION` of a cell of a block edge is moved onto it (the
-        cells keep their power). The mesh follows both, and a block edge a few µm from a cell
-        edge would force µm triangles all along it: on generated 5-200 block floorplans under
-        30x27 to 47x52 maps the initial mesh had 40-52k triangles, against 1-5k for the blocks
-        or the map alone.
+        out. Power per area is unchanged, so the field is the same as the raster's. The
+        prediction's rasters and the exact solutions take the map in this form; the solver
+        takes :meth:`raster_on`.
 
         Returns
         -------
@@ -368,39 +364,27 @@ class PowerMap:
         r0, c0, c1, value = row[first], c0[first], c1[first], value[first]
         xs = np.linspace(x0, x1, nx + 1)         # cell edges, left to right
         ys = np.linspace(y1, y0, ny + 1)         # cell edges, top to bottom
-        if block_rects is not None and len(block_rects):
-            b = np.asarray(block_rects, float).reshape(-1, 4)
-            xs = _aligned(xs, np.r_[b[:, 0], b[:, 0] + b[:, 2]], ALIGN_FRACTION * (x1 - x0) / nx)
-            ys = _aligned(ys, np.r_[b[:, 1], b[:, 1] + b[:, 3]], ALIGN_FRACTION * (y1 - y0) / ny)
         left, right = xs[c0], xs[c1]
         top, bottom = ys[r0], ys[r0 + rows_in]
         rects = np.c_[left, bottom, right - left, top - bottom]
         watts = value * (c1 - c0) * rows_in
         return rects, watts
 
+    def raster_on(self, die):
+        """The map as the solver spreads it: a :class:`thermal.raster_load.RasterPower` on its
+        extent over ``die``, rows from the bottom, loaded exactly on any mesh."""
+        from .raster_load import RasterPower
+
+        return RasterPower(self.extent_on(die), np.ascontiguousarray(self.watts[::-1]))
+
     def block_powers(self, floorplan) -> np.ndarray:
         """(B,) the power of the map falling on each block's rectangle, W (overlaps count for
         each block they belong to; power on whitespace counts for none)."""
-        rects, watts = self.sources(floorplan.bounds, floorplan.rects)
+        rects, watts = self.sources(floorplan.bounds)
         density = watts / (rects[:, 2] * rects[:, 3])
         ox = _overlap(rects[:, 0], rects[:, 0] + rects[:, 2], floorplan.left_m, floorplan.right_m)
         oy = _overlap(rects[:, 1], rects[:, 1] + rects[:, 3], floorplan.bottom_m, floorplan.top_m)
         return (ox * oy).T @ density
-
-
-ALIGN_FRACTION = 0.25
-"""A power map's cell edge this close to a block edge (as a fraction of the cell) moves onto it."""
-
-
-def _aligned(lines: np.ndarray, edges: np.ndarray, reach: float) -> np.ndarray:
-    """``lines`` (sorted, spaced by more than 2 ``reach``), each moved onto the nearest of
-    ``edges`` where that is within ``reach``; the order is kept."""
-    edges = np.unique(edges)
-    i = np.clip(np.searchsorted(edges, lines), 1, len(edges) - 1) if len(edges) > 1 else \
-        np.zeros(len(lines), int)
-    candidates = np.stack([edges[np.maximum(i - 1, 0)], edges[i]])
-    nearest = candidates[np.argmin(np.abs(candidates - lines), axis=0), np.arange(len(lines))]
-    return np.where(np.abs(nearest - lines) <= reach, nearest, lines)
 
 
 def _overlap(lo_a, hi_a, lo_b, hi_b) -> np.ndarray:
@@ -506,11 +490,21 @@ def _csv_map(file: str):
 
 
 def power_sources(floorplan, power) -> tuple[np.ndarray | None, np.ndarray]:
-    """What the solver spreads: ``(None, block powers (B,))`` for per-block power (a mapping of
+    """The power as rectangles: ``(None, block powers (B,))`` for per-block power (a mapping of
     names to W or a (B,) array), or ``(rects (S, 4), watts (S,))`` for a :class:`PowerMap`
-    (:meth:`PowerMap.sources` on the floorplan's die, aligned to its blocks)."""
+    (:meth:`PowerMap.sources` on the floorplan's die). The prediction and the exact solutions
+    take the power in this form."""
     if isinstance(power, PowerMap):
-        return power.sources(floorplan.bounds, floorplan.rects)
+        return power.sources(floorplan.bounds)
     if isinstance(power, Mapping):
         return None, power_vector(floorplan, power)
     return None, np.asarray(power, float)
+
+
+def power_load(floorplan, power):
+    """The power as the solver spreads it (:func:`thermal.assemble.assemble`'s ``power_w``):
+    the (B,) block powers, or for a :class:`PowerMap` its
+    :class:`~thermal.raster_load.RasterPower` on the die."""
+    if isinstance(power, PowerMap):
+        return power.raster_on(floorplan.bounds)
+    return power_sources(floorplan, power)[1]

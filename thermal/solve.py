@@ -350,7 +350,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     Solution
     """
     from .critical import critical_regions, resolved
-    from .power import PowerTrace, power_sources
+    from .power import PowerTrace, power_load, power_sources
     from .solution import Solution
     from .stack import Stack
 
@@ -369,7 +369,8 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     stack = Stack.default() if stack is None else stack
     if isinstance(power, PowerTrace):
         power = power.mean() if row is None else power.row(row)
-    power_rects, power_w = power_sources(floorplan, power)
+    power_rects, power_w = power_sources(floorplan, power)  # what the prediction sees
+    spread = power_load(floorplan, power)                    # what the solver spreads
     regions = resolved(floorplan, tolerance, stack.critical + critical_regions(critical))
     block_tolerance = regions.block_tolerance
     die = floorplan.bounds
@@ -378,7 +379,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     conductivity = floorplan.conductivity if np.isfinite(floorplan.conductivity).any() else None
     t_load = time.perf_counter()
 
-    m = initial_mesh(block_rects, layer_rects, size_fn=_die_size_fn(die), power_rects=power_rects)
+    m = initial_mesh(block_rects, layer_rects, size_fn=_die_size_fn(die))
     t_mesh = time.perf_counter() - t_load
     t_predict, prediction, steps = 0.0, None, None
     if mesh in PREDICTED:
@@ -391,7 +392,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     if mesh in PREDICTED or mesh == "estimator":
         from .adapt import adaptive_solve
 
-        result = adaptive_solve(m, stack, power_w, block_tolerance, tolerance, conductivity, die,
+        result = adaptive_solve(m, stack, spread, block_tolerance, tolerance, conductivity, die,
                                 max_dofs=max_dofs, progress=progress, steps=steps,
                                 rects=regions.rects, rect_tolerance=regions.rect_tolerance)
         m, theta, info, history = result.mesh, result.theta, result.info, result.history
@@ -402,7 +403,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         t_mesh += result.timings["mesh"] + result.timings["estimate"]
     else:
         m, theta, info, history, block_error, rect_error, estimate, timings, t_refine = \
-            _uniform_solve(m, stack, power_w, conductivity, die, regions, tolerance, max_dofs,
+            _uniform_solve(m, stack, spread, conductivity, die, regions, tolerance, max_dofs,
                            progress, t_start)
         t_mesh += t_refine
     timings.update(load=t_load - t_start, predict=t_predict, mesh=t_mesh,
