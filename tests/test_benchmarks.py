@@ -44,3 +44,23 @@ def test_predictor_tuning_scripts_run_small(script, args, expected):
     errors = [float(line.split("|")[column]) for line in run.stdout.splitlines()
               if line.startswith("| ") and line.split("|")[1].strip() in labels]
     assert len(errors) == len(labels) and max(errors) <= 0.1
+
+
+def test_power_map_benchmark_runs_small_and_meets_the_tolerance():
+    run = subprocess.run([sys.executable, str(BENCHMARKS / "power_map.py"), "--cells", "32", "64",
+                          "--repeat", "1"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = [line.split("|")[1:-1] for line in run.stdout.splitlines() if line.startswith("| ")
+            and ("map" in line or "blocks" in line)]
+    assert len(rows) == 6  # block power and two maps, on two stacks
+    true = [float(r[6]) for r in rows if r[7].strip() == "true"]
+    assert len(true) == 3 and max(true) <= 0.1
+
+
+def test_estimator_family_runs_small():
+    run = subprocess.run([sys.executable, str(BENCHMARKS / "estimator_family.py"), "--cases", "ev6",
+                          "--tolerances", "0.1"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "| ev6 | 0.1 |" in run.stdout and "Narrowest band of the family" in run.stdout
+    band = float(run.stdout.split("largest / smallest effectivity ")[1].split(",")[0])
+    assert band >= 1.0
