@@ -1,7 +1,7 @@
 """What a raster power map costs, by its resolution: ev6 under gcc as block power and as maps.
 
 The maps are ``floorplans/make_ev6_map.py``'s (each block's gcc power over the cells it covers,
-plus two sub-block hot spots) at 32 x 32 to 512 x 512 cells; the block-power row is the plain
+plus two sub-block hot spots) at 32 x 32 to 1024 x 1024 cells (the largest accepted); the block-power row is the plain
 gcc trace. A map's cells are not mesh features: its load is integrated exactly on whatever
 triangles the prediction asks for (:mod:`thermal.raster_load`), so the cost should not grow
 with the cells. Side by side in one run, each solve timed in this process after a warm-up (the
@@ -15,7 +15,7 @@ best of ``--repeat``), on two stacks:
 
 Usage::
 
-    python benchmarks/power_map.py               # 32..512 cells, ml, ~2 min
+    python benchmarks/power_map.py               # 32..1024 cells, ml, ~1 min
     python benchmarks/power_map.py --cells 32 64 --strategies ml estimator
 """
 
@@ -58,7 +58,7 @@ def true_error(sol, exact) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cells", type=int, nargs="+", default=[32, 64, 128, 256, 512])
+    parser.add_argument("--cells", type=int, nargs="+", default=[32, 64, 128, 256, 512, 1024])
     parser.add_argument("--strategies", nargs="+", default=["ml"])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--exact-cells", type=int, default=128)

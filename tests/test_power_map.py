@@ -282,3 +282,18 @@ def test_a_fine_map_over_blocks_that_cut_its_cells_meets_the_tolerance():
                     np.abs(sol.blocks.mean_K - exact.block_mean()).max())
         assert worst <= 0.1, (strategy, worst)
         assert sol.energy_balance_rel < 1e-9
+
+
+def test_prediction_raster_averages_the_map_grid_as_its_merged_rectangles():
+    """The prediction takes a map through Raster.grid_average (two small products); it must
+    give the cell averages the merged rectangles give."""
+    from thermal.predict import Raster
+
+    fp = _skewed_floorplan()
+    pm = PowerMap(_map_watts(), extent=(0.3e-3, 0.2e-3, 7.1e-3, 5.9e-3))
+    raster = Raster.over(fp.bounds)
+    rects, watts = pm.sources(fp.bounds)
+    merged = raster.area_weighted(rects, watts / (rects[:, 2] * rects[:, 3]))
+    grid = raster.grid_average(pm.raster_on(fp.bounds))
+    np.testing.assert_allclose(grid, merged, rtol=0, atol=1e-12 * merged.max())
+    assert (grid * raster.dx * raster.dy).sum() == pytest.approx(pm.total_w, rel=1e-12)

@@ -373,17 +373,17 @@ def _cmd_mesh(args) -> int:
     _check_out(args.out)
     fp, power, stack = _load(args)
     model = _model(args)
-    from .power import power_sources
+    from .power import power_load
     from .solve import MAX_DOFS, meshed_to_prediction, predictor
 
     die = fp.bounds
     layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
     rects = fp.rects
-    power_rects, power_w = power_sources(fp, power)
+    spread = power_load(fp, power)
     m = initial_mesh(rects, layer_rects, size_fn=_die_size_fn(die))
     predictor = predictor("ml", model) if model is not None or _has_shipped_model() else \
         predictor("heuristic", None)
-    prediction = predictor.predict(fp, power_w, stack, args.tolerance, power_rects=power_rects)
+    prediction = predictor.predict(fp, spread, stack, args.tolerance)
     from .critical import resolved
 
     regions = resolved(fp, args.tolerance, stack.critical)

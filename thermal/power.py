@@ -243,8 +243,8 @@ MAP_SUFFIXES = (".csv", ".npy")
 """File name endings read as power maps rather than power traces."""
 
 MAX_MAP_CELLS = 1024 * 1024
-"""Largest power map accepted (cells): its merged rectangles feed the prediction's rasters, whose
-cost grows with them (a 512 x 512 map on ev6 solves in about 1-2 s, `benchmarks/power_map.py`)."""
+"""Largest power map accepted (cells), a bound on the memory its load and its merged rectangles
+take; a map this large solves on ev6 in 1-2 s (``benchmarks/power_map.py``)."""
 
 
 @dataclass(frozen=True, eq=False)

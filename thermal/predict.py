@@ -112,6 +112,18 @@ class Raster:
         oy = self.overlaps(rects[:, 1], rects[:, 1] + rects[:, 3], 1)
         return (oy.T * values) @ ox / (self.dx * self.dy)
 
+    def grid_average(self, grid) -> np.ndarray:
+        """(ny, nx) cell averages of the power per area of a
+        :class:`thermal.raster_load.RasterPower`, exactly (its columns and rows overlap the
+        raster's as intervals: two small matrix products)."""
+        gx0, gy0, _, _ = grid.extent
+        gdx, gdy = grid.cell_size
+        gny, gnx = grid.watts.shape
+        lo_x, lo_y = gx0 + gdx * np.arange(gnx), gy0 + gdy * np.arange(gny)
+        ox = self.overlaps(lo_x, lo_x + gdx, 0)           # (gnx, nx)
+        oy = self.overlaps(lo_y, lo_y + gdy, 1)           # (gny, ny)
+        return oy.T @ (grid.watts / (gdx * gdy)) @ ox / (self.dx * self.dy)
+
     def sample(self, grid: np.ndarray, xy: np.ndarray) -> np.ndarray:
         """Bilinear interpolation of (..., ny, nx) rasters at points (P, 2): (..., P)."""
         cx = (xy[:, 0] - self.x0) / self.dx - 0.5
@@ -282,12 +294,13 @@ def _log(x, floor=1e-4):
     return np.log10(floor + np.abs(x))
 
 
-def feature_rasters(floorplan, power_w: np.ndarray, stack, raster: Raster | None = None,
-                    power_rects: np.ndarray | None = None) -> tuple[Raster, np.ndarray, dict]:
+def feature_rasters(floorplan, power_w, stack, raster: Raster | None = None
+                    ) -> tuple[Raster, np.ndarray, dict]:
     """The features of :data:`FEATURES` on a raster over the die.
 
-    ``power_w`` is per block, or per rectangle of ``power_rects`` ((S, 4) left, bottom, width,
-    height in metres: a power map's, :meth:`thermal.power.PowerMap.sources`) when given.
+    ``power_w`` is what the solver spreads (:func:`thermal.power.power_load`): W per block, or
+    a power map as a :class:`thermal.raster_load.RasterPower`, averaged onto the raster cell
+    by cell (exactly, and in time independent of how many unequal cells the map has).
 
     Returns
     -------
@@ -300,10 +313,14 @@ def feature_rasters(floorplan, power_w: np.ndarray, stack, raster: Raster | None
         :func:`base_log_size`).
     """
     raster = Raster.over(floorplan.bounds) if raster is None else raster
+    from .raster_load import RasterPower
+
     rects = floorplan.rects
-    sources = rects if power_rects is None else np.asarray(power_rects, float).reshape(-1, 4)
-    density = raster.area_weighted(sources, np.asarray(power_w, float)
-                                   / (sources[:, 2] * sources[:, 3]))
+    if isinstance(power_w, RasterPower):
+        density, total_w = raster.grid_average(power_w), power_w.total_w
+    else:
+        power_w = np.asarray(power_w, float)
+        density, total_w = raster.area_weighted(rects, power_w / floorplan.area_m2), power_w.sum()
     lam, kt, resistance = spreading_length(stack)
     to_kelvin = lam ** 2 / kt
     sigma = (lam / raster.dy, lam / raster.dx)
@@ -345,7 +362,7 @@ def feature_rasters(floorplan, power_w: np.ndarray, stack, raster: Raster | None
     k_b = np.nan_to_num(np.asarray(floorplan.conductivity, float), nan=k_layer)
     k_ratio = raster.area_weighted(rects, np.log10(k_b / k_layer))
     diag = float(np.hypot(x1 - x0, y1 - y0))
-    mean_density = float(np.sum(power_w)) / ((x1 - x0) * (y1 - y0))
+    mean_density = float(total_w) / ((x1 - x0) * (y1 - y0))
     full = np.ones((raster.ny, raster.nx))
     contrast = (density - smooth[1]) * to_kelvin
     rise, curvature = layered_rise(raster, density, stack, floorplan.bounds)
@@ -444,9 +461,8 @@ class HeuristicModel:
 
     name: str = "heuristic"
 
-    def predict(self, floorplan, power_w, stack, tolerance: float,
-                power_rects=None) -> Prediction:
-        raster, _, extra = feature_rasters(floorplan, power_w, stack, power_rects=power_rects)
+    def predict(self, floorplan, power_w, stack, tolerance: float) -> Prediction:
+        raster, _, extra = feature_rasters(floorplan, power_w, stack)
         q = np.maximum(extra["smoothed"], 1e-3 * max(extra["smoothed"].max(), 1e-30))
         size = np.sqrt(8.0 * tolerance * extra["kt"] / q)
         return Prediction(raster, _bounded_size(size, floorplan), None, stack.ambient_K)
@@ -506,10 +522,8 @@ class ForestModel:
     path: str | None = None
     name: str = "ml"
 
-    def predict(self, floorplan, power_w, stack, tolerance: float,
-                power_rects=None) -> Prediction:
-        raster, features, extra = feature_rasters(floorplan, power_w, stack,
-                                                  power_rects=power_rects)
+    def predict(self, floorplan, power_w, stack, tolerance: float) -> Prediction:
+        raster, features, extra = feature_rasters(floorplan, power_w, stack)
         # where the raster's layered model is the problem itself, its rise is exact up to the
         # raster (within 0.2% of the exact peak on ev6) and a learned correction can only add
         # error: on 12 validation floorplans it moved the predicted peak by up to 2.5 K

@@ -18,6 +18,7 @@ line). The total load is the map's power on the mesh to rounding.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -80,6 +81,20 @@ class RasterPower:
         l2 = (-e1[:, 1] * mx0 + e1[:, 0] * my0) / det
         return np.c_[power - l1 - l2, l1, l2]
 
+    @cached_property
+    def _running_integrals(self):
+        """Power per area (ny, nx), the column lines (nx + 1,) in grid-local x, and ``Q0``,
+        ``Q1`` at each column line of each row (ny, nx + 1): kept for every mesh loaded."""
+        ny, nx = self.watts.shape
+        dx, dy = self.cell_size
+        q = self.watts / (dx * dy)
+        xs = np.arange(nx + 1) * dx
+        q0 = np.zeros((ny, nx + 1))
+        q0[:, 1:] = np.cumsum(q * dx, axis=1)
+        q1 = np.zeros((ny, nx + 1))
+        q1[:, 1:] = np.cumsum(q * (xs[1:] ** 2 - xs[:-1] ** 2) / 2, axis=1)
+        return q, xs, q0, q1
+
     def _edge_integrals(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """(E, 3) line integrals along segments a → b (grid-local coordinates) whose sum around
         a closed counter-clockwise curve is ``∫ q``, ``∫ q x`` and ``∫ q y`` over its inside.
@@ -93,12 +108,7 @@ class RasterPower:
         """
         ny, nx = self.watts.shape
         dx, dy = self.cell_size
-        q = self.watts / (dx * dy)
-        xs = np.arange(nx + 1) * dx
-        q0 = np.zeros((ny, nx + 1))                       # Q0 and Q1 at each column line
-        q0[:, 1:] = np.cumsum(q * dx, axis=1)
-        q1 = np.zeros((ny, nx + 1))
-        q1[:, 1:] = np.cumsum(q * (xs[1:] ** 2 - xs[:-1] ** 2) / 2, axis=1)
+        q, xs, q0, q1 = self._running_integrals
         t, piece_of = _cut_at_lines(a, b, dx, dy, nx, ny)
         n_edges = len(a)
         start, stop = t[:-1], t[1:]

@@ -67,9 +67,8 @@ class Solution:
     ----------
     floorplan, stack, mesh
         The inputs and the final mesh.
-    power_w : (B,) or (S,) float
-        Block powers in W, or the power of each power-map rectangle
-        (:func:`thermal.power.power_sources`).
+    power_w : (B,) or (ny, nx) float
+        Block powers in W, or a power map's W per cell (rows from the bottom).
     theta : (L, N) float
         Temperature rise over ambient per layer and node, NaN outside a layer's footprint.
     strategy : str

@@ -350,7 +350,8 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     Solution
     """
     from .critical import critical_regions, resolved
-    from .power import PowerTrace, power_load, power_sources
+    from .power import PowerTrace, power_load
+    from .raster_load import RasterPower
     from .solution import Solution
     from .stack import Stack
 
@@ -369,8 +370,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     stack = Stack.default() if stack is None else stack
     if isinstance(power, PowerTrace):
         power = power.mean() if row is None else power.row(row)
-    power_rects, power_w = power_sources(floorplan, power)  # what the prediction sees
-    spread = power_load(floorplan, power)                    # what the solver spreads
+    spread = power_load(floorplan, power)  # W per block, or a power map's RasterPower
     regions = resolved(floorplan, tolerance, stack.critical + critical_regions(critical))
     block_tolerance = regions.block_tolerance
     die = floorplan.bounds
@@ -384,8 +384,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     t_predict, prediction, steps = 0.0, None, None
     if mesh in PREDICTED:
         t = time.perf_counter()
-        prediction = predictor(mesh, model).predict(floorplan, power_w, stack, tolerance,
-                                                    power_rects=power_rects)
+        prediction = predictor(mesh, model).predict(floorplan, spread, stack, tolerance)
         t_predict = time.perf_counter() - t
         m, steps = meshed_to_prediction(m, prediction, floorplan, regions, tolerance, max_dofs)
         t_mesh += time.perf_counter() - t - t_predict
@@ -411,7 +410,8 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     region_error = np.r_[block_error[regions.block_index], rect_error]
     critical_report = [{**entry, "estimate_K": float(e)}
                        for entry, e in zip(regions.report, region_error)]
-    return Solution(floorplan=floorplan, stack=stack, mesh=m, power_w=power_w,
+    return Solution(floorplan=floorplan, stack=stack, mesh=m,
+                    power_w=spread.watts if isinstance(spread, RasterPower) else spread,
                     theta=theta, strategy=mesh, tolerance_K=tolerance, error_estimate_K=estimate,
                     energy_balance_rel=info["energy_balance_rel"], history=history,
                     timings_s=timings, solver=info, prediction=prediction,

@@ -252,7 +252,7 @@ def case_samples(case: Case, seed: int, max_dofs: int = LABEL_TOLERANCE_MAX_DOFS
     info : dict
         ``dofs``, ``seconds``, ``blocks``, ``kind``.
     """
-    from .power import power_sources
+    from .power import power_load
     from .predict import feature_rasters
     from .solve import solve
 
@@ -267,9 +267,8 @@ def case_samples(case: Case, seed: int, max_dofs: int = LABEL_TOLERANCE_MAX_DOFS
     half = SAMPLES_PER_CASE // 2
     area = mesh.areas[on_die]
     pick = np.r_[rng.choice(on_die, half), rng.choice(on_die, half, p=area / area.sum())]
-    power_rects, power_w = power_sources(case.floorplan, case.power)
-    raster, features, extra = feature_rasters(case.floorplan, power_w, case.stack,
-                                              power_rects=power_rects)
+    raster, features, extra = feature_rasters(case.floorplan,
+                                              power_load(case.floorplan, case.power), case.stack)
     x = raster.sample(features, c[pick]).T
     base_size, base_rise = raster.sample(np.stack([extra["base_log_size"],
                                                    np.log10(extra["rise"])]), c[pick])
