@@ -42,7 +42,8 @@ def stacks() -> dict:
             "HotSpot package": thermal.Stack.default()}
 
 
-def timed(fp, power, stack, strategy: str, repeat: int) -> tuple[thermal.solve, float]:
+def timed(fp, power, stack, strategy: str, repeat: int):
+    """The solution and the best wall time of ``repeat`` solves."""
     best, sol = float("inf"), None
     for _ in range(repeat):
         t = time.perf_counter()

@@ -27,6 +27,7 @@ __all__ = ["RasterPower"]
 EDGES_PER_CHUNK = 400_000
 """Edges integrated at a time, to bound the work arrays (about 100 MB for edges a few cells long)."""
 
+
 @dataclass(frozen=True, eq=False)
 class RasterPower:
     """Power per cell of an axis-aligned grid, the way the assembly takes a power map.
