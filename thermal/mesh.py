@@ -110,12 +110,7 @@ class Mesh:
 
         Edge ``j`` of triangle ``t`` joins its local nodes ``j`` and ``(j + 1) % 3``.
         """
-        t = self.triangles
-        a, b = t.ravel(), t[:, [1, 2, 0]].ravel()
-        key = np.minimum(a, b) * np.int64(self.n_nodes) + np.maximum(a, b)
-        unique, tri2edge = np.unique(key, return_inverse=True)
-        edges = np.c_[unique // self.n_nodes, unique % self.n_nodes]
-        return edges, tri2edge.reshape(-1, 3)
+        return edge_index(self.triangles, self.n_nodes)
 
     def tri_cover(self) -> sp.csr_matrix:
         """(M, B) 0/1 matrix: the blocks covering each triangle."""
@@ -385,6 +380,16 @@ def _check_conforming(tri, subs):
     missing = ~np.isin(want[:, 0] * n + want[:, 1], have)
     if missing.any():
         raise RuntimeError(f"mesh: {int(missing.sum())} constrained edges missing from the triangulation")
+
+
+def edge_index(triangles: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unique edges (E, 2), low node first, and each triangle's edges (M, 3) of a triangle
+    array: edge ``j`` of triangle ``t`` joins its local nodes ``j`` and ``(j + 1) % 3``."""
+    a, b = triangles.ravel(), triangles[:, [1, 2, 0]].ravel()
+    key = np.minimum(a, b) * np.int64(n_nodes) + np.maximum(a, b)
+    unique, tri2edge = np.unique(key, return_inverse=True)
+    edges = np.c_[unique // n_nodes, unique % n_nodes]
+    return edges, tri2edge.reshape(-1, 3)
 
 
 def initial_mesh(block_rects: np.ndarray, layer_rects: np.ndarray, snap_m: float | None = None,

@@ -328,9 +328,9 @@ class PowerMap:
 
         Cells of equal power along a row become one rectangle, and such runs that repeat in
         the rows below (same columns, same power per cell) merge into one; zero cells are left
-        out. Power per area is unchanged, so the field is the same as the raster's. The
-        prediction's rasters and the exact solutions take the map in this form; the solver
-        takes :meth:`raster_on`.
+        out. Power per area is unchanged, so the field is the same as the raster's. The exact
+        solutions take the map in this form; the prediction and the solver take
+        :meth:`raster_on`.
 
         Returns
         -------
@@ -492,8 +492,8 @@ def _csv_map(file: str):
 def power_sources(floorplan, power) -> tuple[np.ndarray | None, np.ndarray]:
     """The power as rectangles: ``(None, block powers (B,))`` for per-block power (a mapping of
     names to W or a (B,) array), or ``(rects (S, 4), watts (S,))`` for a :class:`PowerMap`
-    (:meth:`PowerMap.sources` on the floorplan's die). The prediction and the exact solutions
-    take the power in this form."""
+    (:meth:`PowerMap.sources` on the floorplan's die). The exact solutions take the power in
+    this form."""
     if isinstance(power, PowerMap):
         return power.sources(floorplan.bounds)
     if isinstance(power, Mapping):
@@ -502,7 +502,9 @@ def power_sources(floorplan, power) -> tuple[np.ndarray | None, np.ndarray]:
 
 
 def power_load(floorplan, power):
-    """The power as the solver spreads it (:func:`thermal.assemble.assemble`'s ``power_w``):
+    """The power as the prediction and the solver spread it
+    (:func:`thermal.predict.feature_rasters`' and :func:`thermal.assemble.assemble`'s
+    ``power_w``):
     the (B,) block powers, or for a :class:`PowerMap` its
     :class:`~thermal.raster_load.RasterPower` on the die."""
     if isinstance(power, PowerMap):

@@ -312,9 +312,9 @@ def feature_rasters(floorplan, power_w, stack, raster: Raster | None = None
         ``rise`` (ny, nx) K and ``base_log_size`` (ny, nx) (:func:`layered_rise`,
         :func:`base_log_size`).
     """
-    raster = Raster.over(floorplan.bounds) if raster is None else raster
     from .raster_load import RasterPower
 
+    raster = Raster.over(floorplan.bounds) if raster is None else raster
     rects = floorplan.rects
     if isinstance(power_w, RasterPower):
         density, total_w = raster.grid_average(power_w), power_w.total_w

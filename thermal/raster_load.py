@@ -22,6 +22,8 @@ from functools import cached_property
 
 import numpy as np
 
+from .mesh import edge_index
+
 __all__ = ["RasterPower"]
 
 EDGES_PER_CHUNK = 400_000
@@ -65,7 +67,9 @@ class RasterPower:
         triangles = np.asarray(triangles, dtype=np.int64)
         x0, y0, _, _ = self.extent
         local = points - (x0, y0)        # the grid's corner at the origin
-        edges, tri2edge, direction = _oriented_edges(triangles)
+        edges, tri2edge = edge_index(triangles, len(points))
+        # +1 where the triangle runs along its edge (low node to high), -1 against
+        direction = np.where(edges[tri2edge, 0] == triangles, 1.0, -1.0)
         on_edge = np.concatenate(
             [self._edge_integrals(local[chunk[:, 0]], local[chunk[:, 1]])          # (E, 3)
              for chunk in np.array_split(edges, max(1, -(-len(edges) // EDGES_PER_CHUNK)))])
@@ -142,19 +146,6 @@ class RasterPower:
         for k in range(3):
             out[:, k] = np.bincount(edge, simpson[:, k], minlength=n_edges)
         return out
-
-
-def _oriented_edges(triangles):
-    """Unique edges (E, 2) with the smaller node first, each triangle's three edges
-    (v0v1, v1v2, v2v0) as indices (M, 3), and +1/-1 where the triangle runs along/against."""
-    m = len(triangles)
-    ends = triangles[:, [0, 1, 1, 2, 2, 0]].reshape(m, 3, 2)
-    lo, hi = ends.min(axis=2), ends.max(axis=2)
-    n = int(triangles.max()) + 1 if m else 1
-    keys, tri2edge = np.unique((lo * n + hi).ravel(), return_inverse=True)
-    edges = np.c_[keys // n, keys % n]
-    direction = np.where(ends[..., 0] == lo, 1.0, -1.0)
-    return edges, tri2edge.reshape(m, 3), direction
 
 
 def _cut_at_lines(a, b, dx, dy, nx, ny):
