@@ -203,6 +203,30 @@ def test_multigrid_direct_and_aggregation_agree():
     assert np.abs(x_gmg - x_amg).max() < 1e-6
 
 
+def test_coarsest_level_is_factorised_once_per_matrix(monkeypatch):
+    import gc
+
+    solve_module = sys.modules["thermal.solve"]  # the attribute thermal.solve is the function
+
+    calls = []
+    splu = solve_module.spla.splu
+    monkeypatch.setattr(solve_module.spla, "splu",
+                        lambda a, **kw: calls.append(a.shape[0]) or splu(a, **kw))
+    a = sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(50, 50), format="csr")
+    b = np.arange(50.0)
+    for _ in range(3):
+        assert np.allclose(a @ solve_module.coarsest_solve(a, b), b, atol=1e-12)
+    assert calls == [50]
+    other = (2.0 * a).tocsr()   # another matrix gets its own factors
+    assert np.allclose(other @ solve_module.coarsest_solve(other, b), b, atol=1e-12)
+    assert calls == [50, 50]
+    key = id(other)
+    assert {id(a), key} <= set(solve_module._FACTORS)
+    del other
+    gc.collect()                              # a dead matrix's factors are dropped
+    assert key not in solve_module._FACTORS and id(a) in solve_module._FACTORS
+
+
 def test_failed_linear_solve_raises_instead_of_returning_garbage():
     singular = sp.csr_matrix(np.array([[1.0, -1.0], [-1.0, 1.0]]))
     with pytest.raises(SolverError, match="failed: singular"):
