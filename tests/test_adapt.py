@@ -149,3 +149,23 @@ def test_estimator_strategy_through_the_api_is_deterministic():
     assert a.energy_balance_rel <= 1e-9
     q = a.mesh.quality()
     assert q["min_angle_deg"] >= 20.0
+
+
+def test_indicator_ignores_nodes_a_layer_does_not_have():
+    """Under HotSpot's package (a spreader twice the die's size) the largest change between the
+    two levels next to the die is the die's own: midpoints just off the die, which the die and
+    TIM layers do not have, used to count half the edge node's rise as a change (13.7 K here,
+    half the peak, which lies on the die's edge)."""
+    fp, power = EV6, power_vector(EV6, GCC.mean())
+    stack = Stack.default()
+    die = fp.bounds
+    layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
+    mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_rects,
+                        size_fn=_die_size_fn(die))
+    result = adaptive_solve(mesh, stack, power, np.full(len(power), 1e3), 1e3, None, die)
+    rise = np.nanmax(result.coarse_theta)
+    c = result.coarse_mesh.centroids
+    off = (c[:, 0] < die[0]) | (c[:, 0] > die[2]) | (c[:, 1] < die[1]) | (c[:, 1] > die[3])
+    indicator = result.estimate.tri_indicator
+    assert off.any() and indicator[off].max() < 0.25 * rise
+    assert indicator[off].max() <= indicator[~off].max()
