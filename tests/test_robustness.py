@@ -271,6 +271,48 @@ def test_rewriting_an_output_directory_leaves_no_stale_files(tmp_path):
     assert _leftovers(out) == ["out"]
 
 
+def test_parallel_write_writes_the_same_files(tmp_path):
+    fp = thermal.read_floorplan(DATA / "small.flp")
+    sol = thermal.solve(fp, thermal.read_ptrace(DATA / "small.ptrace"), mesh="ml", tolerance=1.0)
+    one, two = sol.write(tmp_path / "one"), sol.write(tmp_path / "two", parallel=True)
+    names = sorted(p.name for p in one.iterdir())
+    assert names == sorted(OUTPUT_FILES) == sorted(p.name for p in two.iterdir())
+    for name in names:
+        if name != "timings.json":
+            assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux only")
+def test_a_failed_child_share_is_redone_here(tmp_path):
+    from thermal.solution import in_parallel
+
+    parent = os.getpid()
+    done = []
+
+    def only_here():  # fails in the child, so its file must come from the parent
+        if os.getpid() != parent:
+            raise RuntimeError("child")
+        (tmp_path / "a").write_text(str(os.getpid()))
+
+    def other():
+        done.append(os.getpid())
+
+    in_parallel([only_here], [other])
+    assert (tmp_path / "a").read_text() == str(parent) and done == [parent]
+
+    def child_writes():
+        (tmp_path / "b").write_text(str(os.getpid()))
+
+    in_parallel([child_writes], [other])
+    assert (tmp_path / "b").read_text() != str(parent)   # the child's, not redone
+
+    def always_fails():
+        raise ValueError("broken")
+
+    with pytest.raises(ValueError, match="broken"):    # raised here, not lost in the child
+        in_parallel([always_fails], [other])
+
+
 # ------------------------------------------------------------------------------ signals
 
 def _start(out: Path, *extra: str) -> subprocess.Popen:

@@ -284,7 +284,7 @@ def _cmd_solve(args) -> int:
         write_steady(args.steady_file, sol.blocks.names, sol.blocks.mean_K)
     if args.out is not None:
         try:
-            sol.write(args.out, plots=not args.no_plots)
+            sol.write(args.out, plots=not args.no_plots, parallel=True)
         except OSError as e:  # checked writable before the solve: a full disk, a lost mount
             print(f"thermal: error: {args.out}: cannot write the results: {e.strerror or e}",
                   file=sys.stderr)

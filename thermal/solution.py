@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import shutil
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -249,9 +250,15 @@ class Solution:
             boxes.append((x, y, x + w, y + h))
         return boxes
 
-    def write(self, directory, plots: bool = True) -> Path:
+    def write(self, directory, plots: bool = True, parallel: bool = False) -> Path:
         """Write blocks.csv, summary.json, timings.json, field.vtu, heatmap.png and mesh.png
-        into ``directory``.
+        (and predicted.png after a prediction) into ``directory``.
+
+        With ``parallel`` (what ``thermal solve`` does, on Linux), field.vtu and mesh.png are
+        written by a forked child process while this one draws the other pictures: ev6's
+        first command took 2.07 s instead of 2.34 s (by hand, 4 runs each, interleaved). The
+        files are the same either way. Off by default: forking a program that runs threads of its own
+        (a notebook's kernel, a server) is the caller's choice.
 
         The files are written into a temporary directory beside it and moved into place only
         when all of them are complete, so an interrupted write leaves nothing behind. Into an
@@ -274,15 +281,63 @@ class Solution:
             (tmp / "timings.json").write_text(json.dumps(self.timings(), indent=2) + "\n",
                                               encoding="utf-8")
             names = [layer.name for layer in self.stack.layers]
-            write_vtu(tmp / "field.vtu", self.mesh.points, self.mesh.triangles,
-                      {f"T_{name}_K": self.temperature_K[l] for l, name in enumerate(names)},
-                      {"block": self.mesh.block_of_tri})
-            if plots:
-                self.plot(tmp / "heatmap.png", "heatmap")
-                self.plot(tmp / "mesh.png", "mesh")
-                if self.prediction is not None:
-                    self.plot(tmp / "predicted.png", "predicted")
+
+            def write_field():
+                write_vtu(tmp / "field.vtu", self.mesh.points, self.mesh.triangles,
+                          {f"T_{name}_K": self.temperature_K[l] for l, name in enumerate(names)},
+                          {"block": self.mesh.block_of_tri})
+
+            if not plots:
+                write_field()
+            else:
+                def draw(kind):
+                    return lambda: self.plot(tmp / f"{kind}.png", kind)
+
+                others = ["heatmap"] + (["predicted"] if self.prediction is not None else [])
+                in_parallel([write_field, draw("mesh")], [draw(k) for k in others], fork=parallel)
         return directory
+
+
+def in_parallel(first, second, fork: bool = True) -> None:
+    """Run the calls in ``first`` in a forked child process while this one runs ``second``.
+
+    Each call only writes files, so when the child fails, or no fork is possible (``fork``
+    false, or not Linux), this process simply runs ``first`` itself afterwards, and its
+    errors are raised here. Matplotlib is imported before the fork so that both share it.
+    """
+    import warnings
+
+    import matplotlib.backends.backend_agg  # noqa: F401  (imported once, for both)
+    import matplotlib.figure  # noqa: F401
+
+    pid = -1
+    if fork and sys.platform.startswith("linux") and hasattr(os, "fork"):
+        with warnings.catch_warnings():
+            # Python 3.12+ warns of forking with threads (the BLAS pool): the child only
+            # draws into files and leaves by os._exit, and OpenBLAS resets its pool at fork
+            warnings.simplefilter("ignore", DeprecationWarning)
+            try:
+                pid = os.fork()
+            except OSError:
+                pid = -1
+    if pid == 0:  # the child: its share, then out by exit status (no atexit, no flushing)
+        status = 1
+        try:
+            for call in first:
+                call()
+            status = 0
+        finally:
+            os._exit(status)
+    try:
+        for call in second:
+            call()
+    finally:
+        if pid > 0:
+            _, status = os.waitpid(pid, 0)
+    if pid > 0 and os.waitstatus_to_exitcode(status) == 0:
+        return
+    for call in first:
+        call()
 
 
 OUTPUT_FILES = ("blocks.csv", "summary.json", "timings.json", "field.vtu", "heatmap.png",
