@@ -403,3 +403,25 @@ def test_cli_critical_block_gets_its_tolerance(tmp_path):
                           "--power", str(FLOORPLANS / "gcc.ptrace"), "--critical", "FPMap_0:-1"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "FPMap_0:-1" in bad.stderr
+
+
+def test_size_field_grades_off_the_die_and_meshes_the_package_in_one_check():
+    """On the die the predicted size; beyond it (HotSpot's spreader and sink) the die's largest
+    size, growing linearly with the distance from the die."""
+    from thermal.predict import MAX_SIZE_FRACTION, OFF_DIE_GRADING
+
+    fp = thermal.read_floorplan(FLOORPLANS / "ev6.flp")
+    power = thermal.read_ptrace(FLOORPLANS / "gcc.ptrace").mean()
+    stack = thermal.Stack.default()
+    prediction = default_model().predict(fp, np.array([power[n] for n in fp.names]), stack, 0.1)
+    size = prediction.size_fn()
+    x0, y0, x1, y1 = fp.bounds
+    edge = MAX_SIZE_FRACTION * min(x1 - x0, y1 - y0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    off = np.array([[x1 + 1e-3, cy], [x0 - 5e-3, cy], [cx, y1 + 2e-3], [x1 + 3e-3, y1 + 4e-3]])
+    expected = edge + OFF_DIE_GRADING * np.array([1e-3, 5e-3, 2e-3, 5e-3])
+    assert np.allclose(size(off), expected, rtol=1e-12)
+    on = size(np.array([[cx, cy], [x1, cy]]))
+    assert np.all(np.isfinite(on)) and np.all(on <= edge * (1 + 1e-12))
+    sol = thermal.solve(fp, power, stack, tolerance=0.1)
+    assert len(sol.history) == 1 and sol.error_estimate_K <= 0.1   # no correction needed
