@@ -257,8 +257,8 @@ class Solution:
         With ``parallel`` (what ``thermal solve`` does, on Linux), field.vtu and mesh.png are
         written by a forked child process while this one draws the other pictures: ev6's
         first command took 2.07 s instead of 2.34 s (by hand, 4 runs each, interleaved). The
-        files are the same either way. Off by default: forking a program that runs threads of its own
-        (a notebook's kernel, a server) is the caller's choice.
+        files are the same either way. Off by default: forking a program that runs threads of
+        its own (a notebook's kernel, a server) is the caller's choice.
 
         The files are written into a temporary directory beside it and moved into place only
         when all of them are complete, so an interrupted write leaves nothing behind. Into an
