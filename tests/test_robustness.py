@@ -312,6 +312,15 @@ def test_a_failed_child_share_is_redone_here(tmp_path):
     with pytest.raises(ValueError, match="broken"):    # raised here, not lost in the child
         in_parallel([always_fails], [other])
 
+    def hangs_in_the_child():
+        if os.getpid() != parent:
+            time.sleep(60)
+        (tmp_path / "c").write_text(str(os.getpid()))
+
+    t = time.monotonic()
+    in_parallel([hangs_in_the_child], [other], grace_s=0.5)   # stopped, then done here
+    assert (tmp_path / "c").read_text() == str(parent) and time.monotonic() - t < 30
+
 
 # ------------------------------------------------------------------------------ signals
 

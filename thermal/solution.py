@@ -298,13 +298,19 @@ class Solution:
         return directory
 
 
-def in_parallel(first, second, fork: bool = True) -> None:
+CHILD_GRACE_S = 60.0
+""":func:`in_parallel` waits this long, or 20 times its own share's time if longer, for the
+child after finishing its own share; then it stops the child and does the child's share too."""
+
+
+def in_parallel(first, second, fork: bool = True, grace_s: float = CHILD_GRACE_S) -> None:
     """Run the calls in ``first`` in a forked child process while this one runs ``second``.
 
-    Each call only writes files, so when the child fails, or no fork is possible (``fork``
-    false, or not Linux), this process simply runs ``first`` itself afterwards, and its
-    errors are raised here. Matplotlib is imported before the fork so that both share it.
+    Each call only writes files, so when the child fails or hangs, or no fork is possible
+    (``fork`` false, or not Linux), this process simply runs ``first`` itself afterwards, and
+    its errors are raised here. Matplotlib is imported before the fork so that both share it.
     """
+    import time
     import warnings
 
     import matplotlib.backends.backend_agg  # noqa: F401  (imported once, for both)
@@ -328,16 +334,35 @@ def in_parallel(first, second, fork: bool = True) -> None:
             status = 0
         finally:
             os._exit(status)
+    started = time.monotonic()
     try:
         for call in second:
             call()
     finally:
         if pid > 0:
-            _, status = os.waitpid(pid, 0)
-    if pid > 0 and os.waitstatus_to_exitcode(status) == 0:
+            own = time.monotonic() - started
+            ok = _child_succeeded(pid, time.monotonic() + max(grace_s, 20 * own))
+    if pid > 0 and ok:
         return
     for call in first:
         call()
+
+
+def _child_succeeded(pid: int, deadline: float) -> bool:
+    """Wait for a child until ``deadline`` (``time.monotonic``); stop it if it is still
+    running then. True if it exited with status 0."""
+    import signal
+    import time
+
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) == 0
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return False
+        time.sleep(0.002)
 
 
 OUTPUT_FILES = ("blocks.csv", "summary.json", "timings.json", "field.vtu", "heatmap.png",
