@@ -424,4 +424,7 @@ def test_size_field_grades_off_the_die_and_meshes_the_package_in_one_check():
     on = size(np.array([[cx, cy], [x1, cy]]))
     assert np.all(np.isfinite(on)) and np.all(on <= edge * (1 + 1e-12))
     sol = thermal.solve(fp, power, stack, tolerance=0.1)
-    assert len(sol.history) == 1 and sol.error_estimate_K <= 0.1   # no correction needed
+    assert sol.error_estimate_K <= 0.1
+    # what the graded size is for (and the README's first command's time depends on): no
+    # correction after the first check; a retrained model that needs one should be looked at
+    assert len(sol.history) == 1, sol.history

@@ -271,10 +271,32 @@ def test_rewriting_an_output_directory_leaves_no_stale_files(tmp_path):
     assert _leftovers(out) == ["out"]
 
 
-def test_parallel_write_writes_the_same_files(tmp_path):
+def _counting_forks(monkeypatch) -> list:
+    """Record the pid of every fork this process makes from here on."""
+    forks = []
+    fork = os.fork
+
+    def counted():
+        pid = fork()
+        if pid > 0:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counted)
+    return forks
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux only")
+
+
+@linux_only
+def test_parallel_write_writes_the_same_files(tmp_path, monkeypatch):
     fp = thermal.read_floorplan(DATA / "small.flp")
     sol = thermal.solve(fp, thermal.read_ptrace(DATA / "small.ptrace"), mesh="ml", tolerance=1.0)
-    one, two = sol.write(tmp_path / "one"), sol.write(tmp_path / "two", parallel=True)
+    one = sol.write(tmp_path / "one")
+    forks = _counting_forks(monkeypatch)
+    two = sol.write(tmp_path / "two", parallel=True)
+    assert len(forks) == 1                              # the child did draw
     names = sorted(p.name for p in one.iterdir())
     assert names == sorted(OUTPUT_FILES) == sorted(p.name for p in two.iterdir())
     for name in names:
@@ -282,44 +304,85 @@ def test_parallel_write_writes_the_same_files(tmp_path):
             assert (one / name).read_bytes() == (two / name).read_bytes(), name
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux only")
-def test_a_failed_child_share_is_redone_here(tmp_path):
-    from thermal.solution import in_parallel
+@linux_only
+def test_a_failed_or_hung_child_share_is_redone_here(tmp_path, monkeypatch):
+    from thermal.parallel import in_parallel
 
     parent = os.getpid()
-    done = []
+    forks = _counting_forks(monkeypatch)
 
-    def only_here():  # fails in the child, so its file must come from the parent
-        if os.getpid() != parent:
-            raise RuntimeError("child")
-        (tmp_path / "a").write_text(str(os.getpid()))
+    def writes(name, fail_in_child=False, hang_in_child=False):
+        def call():
+            if os.getpid() != parent and fail_in_child:
+                raise RuntimeError("child")
+            if os.getpid() != parent and hang_in_child:
+                time.sleep(60)
+            (tmp_path / name).write_text(str(os.getpid()))
+        return call
 
-    def other():
-        done.append(os.getpid())
+    in_parallel([writes("kept")], [])
+    assert (tmp_path / "kept").read_text() != str(parent)      # the child's, not redone
+    in_parallel([writes("failed", fail_in_child=True)], [])
+    assert (tmp_path / "failed").read_text() == str(parent)
+    t = time.monotonic()
+    in_parallel([writes("hung", hang_in_child=True)], [], grace_s=0.5)
+    assert (tmp_path / "hung").read_text() == str(parent) and time.monotonic() - t < 30
+    assert len(forks) == 3
+    for pid in forks:                                           # every child reaped
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
 
-    in_parallel([only_here], [other])
-    assert (tmp_path / "a").read_text() == str(parent) and done == [parent]
 
-    def child_writes():
-        (tmp_path / "b").write_text(str(os.getpid()))
+@linux_only
+def test_an_error_here_stops_the_child_at_once(monkeypatch):
+    from thermal.parallel import in_parallel
 
-    in_parallel([child_writes], [other])
-    assert (tmp_path / "b").read_text() != str(parent)   # the child's, not redone
+    parent = os.getpid()
+    forks = _counting_forks(monkeypatch)
 
-    def always_fails():
-        raise ValueError("broken")
-
-    with pytest.raises(ValueError, match="broken"):    # raised here, not lost in the child
-        in_parallel([always_fails], [other])
-
-    def hangs_in_the_child():
+    def sleeps_in_child():
         if os.getpid() != parent:
             time.sleep(60)
-        (tmp_path / "c").write_text(str(os.getpid()))
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    def broken():
+        raise ValueError("broken")
 
     t = time.monotonic()
-    in_parallel([hangs_in_the_child], [other], grace_s=0.5)   # stopped, then done here
-    assert (tmp_path / "c").read_text() == str(parent) and time.monotonic() - t < 30
+    with pytest.raises(KeyboardInterrupt):
+        in_parallel([sleeps_in_child], [interrupted])
+    with pytest.raises(ValueError, match="broken"):             # raised here, not in the child
+        in_parallel([broken], [])
+    assert time.monotonic() - t < 30 and len(forks) == 2
+    for pid in forks:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+@linux_only
+def test_no_fork_with_other_threads_or_sigchld_ignored(tmp_path, monkeypatch):
+    import threading
+
+    from thermal.parallel import in_parallel
+
+    forks = _counting_forks(monkeypatch)
+    done = []
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        in_parallel([lambda: done.append("first")], [lambda: done.append("second")])
+    finally:
+        stop.set()
+        other.join()
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        in_parallel([lambda: done.append("first")], [lambda: done.append("second")])
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+    assert forks == [] and done == ["second", "first"] * 2
 
 
 # ------------------------------------------------------------------------------ signals

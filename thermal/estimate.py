@@ -98,13 +98,13 @@ def two_level_estimate(coarse: Mesh, theta_coarse: np.ndarray, fine: Mesh, theta
     # only where a layer has the fine node: a midpoint just outside a footprint (a die edge
     # above a larger spreader) would compare "nothing" with half the edge node's rise, a change
     # of ~14 K on ev6 that drew the marking off the die
-    diff = np.nan_to_num(np.abs(theta_fine - interpolated)).max(axis=0)    # (N_fine,)
+    change = np.nan_to_num(np.abs(theta_fine - interpolated))                # (L, N_fine)
     _, tri2edge = coarse.edge_index
     n = coarse.n_nodes
     nodes = np.c_[coarse.triangles, tri2edge + n]                            # the 6 fine nodes
-    tri_indicator = diff[nodes].max(axis=1)
+    tri_indicator = change.max(axis=0)[nodes].max(axis=1)
 
-    pointwise = np.abs(np.nan_to_num(theta_fine[power_layer]) - interpolated[power_layer])
+    pointwise = change[power_layer]
 
     def region_errors(cover_coarse, cover_fine):
         hi_c, mean_c, _ = block_stats(coarse, theta_coarse[power_layer], cover_coarse)

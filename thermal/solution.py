@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import shutil
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -254,11 +253,12 @@ class Solution:
         """Write blocks.csv, summary.json, timings.json, field.vtu, heatmap.png and mesh.png
         (and predicted.png after a prediction) into ``directory``.
 
-        With ``parallel`` (what ``thermal solve`` does, on Linux), field.vtu and mesh.png are
-        written by a forked child process while this one draws the other pictures: ev6's
-        first command took 2.07 s instead of 2.34 s (by hand, 4 runs each, interleaved). The
-        files are the same either way. Off by default: forking a program that runs threads of
-        its own (a notebook's kernel, a server) is the caller's choice.
+        With ``parallel`` (what ``thermal solve`` does), field.vtu and mesh.png are written by
+        a forked child process while this one draws the other pictures: ev6's first command
+        took 2.07 s instead of 2.34 s (by hand, 4 runs each, interleaved). The files are the
+        same either way. It forks only on Linux, from the main thread of a process that runs
+        no other Python thread (:func:`thermal.parallel.in_parallel`); off by default, since
+        forking a caller's program is the caller's choice.
 
         The files are written into a temporary directory beside it and moved into place only
         when all of them are complete, so an interrupted write leaves nothing behind. Into an
@@ -272,6 +272,7 @@ class Solution:
             The directory cannot be created or written.
         """
         from .io.vtu import write_vtu
+        from .parallel import in_parallel
 
         directory = Path(directory)
         with writing_into(directory, owned=OUTPUT_FILES) as tmp:
@@ -296,73 +297,6 @@ class Solution:
                 others = ["heatmap"] + (["predicted"] if self.prediction is not None else [])
                 in_parallel([write_field, draw("mesh")], [draw(k) for k in others], fork=parallel)
         return directory
-
-
-CHILD_GRACE_S = 60.0
-""":func:`in_parallel` waits this long, or 20 times its own share's time if longer, for the
-child after finishing its own share; then it stops the child and does the child's share too."""
-
-
-def in_parallel(first, second, fork: bool = True, grace_s: float = CHILD_GRACE_S) -> None:
-    """Run the calls in ``first`` in a forked child process while this one runs ``second``.
-
-    Each call only writes files, so when the child fails or hangs, or no fork is possible
-    (``fork`` false, or not Linux), this process simply runs ``first`` itself afterwards, and
-    its errors are raised here. Matplotlib is imported before the fork so that both share it.
-    """
-    import time
-    import warnings
-
-    import matplotlib.backends.backend_agg  # noqa: F401  (imported once, for both)
-    import matplotlib.figure  # noqa: F401
-
-    pid = -1
-    if fork and sys.platform.startswith("linux") and hasattr(os, "fork"):
-        with warnings.catch_warnings():
-            # Python 3.12+ warns of forking with threads (the BLAS pool): the child only
-            # draws into files and leaves by os._exit, and OpenBLAS resets its pool at fork
-            warnings.simplefilter("ignore", DeprecationWarning)
-            try:
-                pid = os.fork()
-            except OSError:
-                pid = -1
-    if pid == 0:  # the child: its share, then out by exit status (no atexit, no flushing)
-        status = 1
-        try:
-            for call in first:
-                call()
-            status = 0
-        finally:
-            os._exit(status)
-    started = time.monotonic()
-    try:
-        for call in second:
-            call()
-    finally:
-        if pid > 0:
-            own = time.monotonic() - started
-            ok = _child_succeeded(pid, time.monotonic() + max(grace_s, 20 * own))
-    if pid > 0 and ok:
-        return
-    for call in first:
-        call()
-
-
-def _child_succeeded(pid: int, deadline: float) -> bool:
-    """Wait for a child until ``deadline`` (``time.monotonic``); stop it if it is still
-    running then. True if it exited with status 0."""
-    import signal
-    import time
-
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status) == 0
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return False
-        time.sleep(0.002)
 
 
 OUTPUT_FILES = ("blocks.csv", "summary.json", "timings.json", "field.vtu", "heatmap.png",
