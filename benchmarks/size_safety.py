@@ -1,4 +1,5 @@
-"""Pick ``thermal.predict.SIZE_SAFETY``: the factor on the forest's predicted element size.
+"""Pick ``thermal.predict.SIZE_SAFETY``, the factor on the forest's predicted element size, and
+``OFF_DIE_GRADING``, the growth of the size off the die.
 
 Too small a factor and the predicted mesh is finer than needed everywhere; too large and the
 estimator has to correct it (each correction is another pair of solves). This solves a set of
@@ -7,10 +8,15 @@ nor by the held-out benchmark (10,000,000 + i) — with ``mesh="ml"`` at 0.1 K f
 side by side in one run, and prints DOFs, solves, corrections and wall time (medians and sums),
 plus the true error against the exact solution (shared-footprint stacks, die conductivity).
 
+``--package`` draws the same seeds with a spreader 1.5-3x larger than the die instead (no exact
+solution: no error column); ``--grading`` then compares values of ``OFF_DIE_GRADING`` (``inf``:
+the initial mesh's sizes off the die), each with every factor.
+
 Usage::
 
     python benchmarks/size_safety.py                       # 12 cases x 5 factors, ~5 min
     python benchmarks/size_safety.py --cases 4 --factors 1.5 2.4
+    python benchmarks/size_safety.py --package --factors 1.7 --grading inf 0.5 0.3 0.2
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ def exact_blocks(fp, case):
 
 
 def _true_error(sol, fp, case, reference=None) -> float:
+    if reference == ():  # no reference (a package larger than the die)
+        return float("nan")
     block_max, block_mean = exact_blocks(fp, case) if reference is None else reference
     hi, mean, _ = block_stats(sol.mesh, sol.theta[sol.power_layer])
     amb = case.stack.ambient_K
@@ -55,7 +63,7 @@ def _true_error(sol, fp, case, reference=None) -> float:
 def timed_run(case, fp, tolerance: float, reference=None, **solve_args):
     """One ``thermal.solve`` of a validation case: the solution and (DOFs, solves,
     corrections, wall s, true error K). The error is against ``reference`` (block max, block
-    mean) when given, else against the exact solution."""
+    mean) when given, else against the exact solution; NaN when ``reference`` is ``()``."""
     t = time.perf_counter()
     sol = thermal.solve(fp, case.power, case.stack, tolerance=tolerance, **solve_args)
     wall = time.perf_counter() - t
@@ -68,29 +76,40 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=12)
     parser.add_argument("--factors", type=float, nargs="+", default=[1.2, 1.7, 2.4, 3.4, 4.8])
+    parser.add_argument("--grading", type=float, nargs="+", default=[predict.OFF_DIE_GRADING],
+                        help="values of OFF_DIE_GRADING (matter only with --package)")
+    parser.add_argument("--package", action="store_true",
+                        help="spreader 1.5-3x larger than the die (errors not computed)")
     parser.add_argument("--max-blocks", type=int, default=300)
     parser.add_argument("--tolerance", type=float, default=0.1)
     args = parser.parse_args(argv)
     model = predict.default_model()
-    cases = [_case(i, args.max_blocks) for i in range(args.cases)]
+    cases = [_case(i, args.max_blocks, shared_footprint=not args.package)
+             for i in range(args.cases)]
     thermal.solve(cases[0][1], cases[0][0].power, cases[0][0].stack, mesh="ml")  # warm up
-    rows = {f: [] for f in args.factors}
+    variants = [(f, g) for g in args.grading for f in args.factors]
+    rows = {v: [] for v in variants}
     for i, (case, fp) in enumerate(cases):
-        for f in args.factors:  # the factors side by side on each case
-            predict.SIZE_SAFETY = f
-            rows[f].append(timed_run(case, fp, args.tolerance, mesh="ml", model=model)[1])
+        for f, g in variants:  # the variants side by side on each case
+            predict.SIZE_SAFETY, predict.OFF_DIE_GRADING = f, g
+            with np.errstate(invalid="ignore"):  # inf x 0 on the die's edge, overwritten there
+                sol, row = timed_run(case, fp, args.tolerance, reference=() if args.package
+                                     else None, mesh="ml", model=model)
+            rows[f, g].append(row)
         print(f"case {i + 1}/{len(cases)} ({case.kind}, {len(fp.names)} blocks) done",
               flush=True)
-    print(f"\n### SIZE_SAFETY on {len(cases)} validation cases (seeds {SEED0}+), ml at "
-          f"{args.tolerance} K\n")
-    print("| factor | median DOFs | total DOFs | median solves | max corrections | median s "
-          "| total s | max true error K |")
-    print("| --: | --: | --: | --: | --: | --: | --: | --: |")
-    for f, r in rows.items():
+    stacks = "a spreader 1.5-3x the die" if args.package else "die-sized layers"
+    print(f"\n### SIZE_SAFETY and OFF_DIE_GRADING on {len(cases)} validation cases (seeds "
+          f"{SEED0}+), {stacks}, ml at {args.tolerance} K\n")
+    print("| factor | off-die grading | median DOFs | total DOFs | median solves | total solves "
+          "| max corrections | median s | total s | max true error K |")
+    print("| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |")
+    for (f, g), r in rows.items():
         a = np.array(r, float)
-        print(f"| {f:g} | {np.median(a[:, 0]):,.0f} | {a[:, 0].sum():,.0f} | "
-              f"{np.median(a[:, 1]):.0f} | {a[:, 2].max():.0f} | {np.median(a[:, 3]):.2f} | "
-              f"{a[:, 3].sum():.1f} | {a[:, 4].max():.3f} |")
+        error = "—" if args.package else f"{a[:, 4].max():.3f}"
+        print(f"| {f:g} | {g:g} | {np.median(a[:, 0]):,.0f} | {a[:, 0].sum():,.0f} | "
+              f"{np.median(a[:, 1]):.0f} | {a[:, 1].sum():.0f} | {a[:, 2].max():.0f} | "
+              f"{np.median(a[:, 3]):.2f} | {a[:, 3].sum():.1f} | {error} |")
     return 0
 
 

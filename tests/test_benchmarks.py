@@ -46,6 +46,17 @@ def test_predictor_tuning_scripts_run_small(script, args, expected):
     assert len(errors) == len(labels) and max(errors) <= 0.1
 
 
+def test_size_safety_compares_off_die_gradings_under_a_package():
+    run = subprocess.run([sys.executable, str(BENCHMARKS / "size_safety.py"), "--cases", "1",
+                          "--package", "--factors", "1.7", "--grading", "inf", "0.3"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = [line.split("|")[1:-1] for line in run.stdout.splitlines()
+            if line.startswith("| 1.7 |")]
+    assert [r[1].strip() for r in rows] == ["inf", "0.3"]
+    assert all(int(r[4]) >= 2 and r[-1].strip() == "—" for r in rows)  # a pair of solves at least
+
+
 def test_power_map_benchmark_runs_small_and_meets_the_tolerance():
     run = subprocess.run([sys.executable, str(BENCHMARKS / "power_map.py"), "--cells", "32", "64",
                           "--repeat", "1"], capture_output=True, text=True, timeout=300)
