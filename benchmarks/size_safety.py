@@ -93,9 +93,9 @@ def main(argv=None) -> int:
         for f, g in variants:  # the variants side by side on each case
             predict.SIZE_SAFETY, predict.OFF_DIE_GRADING = f, g
             with np.errstate(invalid="ignore"):  # inf x 0 on the die's edge, overwritten there
-                sol, row = timed_run(case, fp, args.tolerance, reference=() if args.package
-                                     else None, mesh="ml", model=model)
-            rows[f, g].append(row)
+                rows[f, g].append(timed_run(case, fp, args.tolerance, reference=()
+                                            if args.package else None, mesh="ml",
+                                            model=model)[1])
         print(f"case {i + 1}/{len(cases)} ({case.kind}, {len(fp.names)} blocks) done",
               flush=True)
     stacks = "a spreader 1.5-3x the die" if args.package else "die-sized layers"

@@ -30,8 +30,8 @@ def in_parallel(first: Sequence[Callable[[], object]], second: Sequence[Callable
     it afterwards, and its errors are raised here: when the child fails or hangs, when no fork
     is possible or wise (``fork`` false, not Linux, other threads running, SIGCHLD ignored), or
     when another wait took the child's status. If ``second`` raises (an interrupt too), the
-    child is stopped at once and the error propagates. Matplotlib is imported before the fork
-    so that both processes share it.
+    child is stopped at once and the error propagates. What both sides need should be imported
+    before the call, so that it is imported once.
 
     Parameters
     ----------
@@ -41,9 +41,6 @@ def in_parallel(first: Sequence[Callable[[], object]], second: Sequence[Callable
     grace_s : float
         See :data:`CHILD_GRACE_S`.
     """
-    import matplotlib.backends.backend_agg  # noqa: F401  (imported once, for both)
-    import matplotlib.figure  # noqa: F401
-
     pid = _forked() if fork and _may_fork() else -1
     if pid == 0:  # the child: its share, then out by exit status (no atexit, no flushing)
         status = 1

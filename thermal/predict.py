@@ -441,7 +441,7 @@ class Prediction:
         log_size = np.log(self.size_m)
         x1, y1 = r.x0 + r.nx * r.dx, r.y0 + r.ny * r.dy
         eps = 1e-9 * max(x1 - r.x0, y1 - r.y0)
-        edge = MAX_SIZE_FRACTION * min(x1 - r.x0, y1 - r.y0)
+        edge = _largest_size((r.x0, r.y0, x1, y1))
 
         def size(xy):
             gap_x = np.maximum(np.maximum(r.x0 - xy[:, 0], xy[:, 0] - x1), 0.0)
@@ -470,12 +470,17 @@ class Prediction:
                  "temperature_K": float(self.ambient_K + self.rise_K[iy[i], ix[i]])} for i in order]
 
 
+def _largest_size(bounds) -> float:
+    """The largest size predicted on a die (x0, y0, x1, y1): :data:`MAX_SIZE_FRACTION` of its
+    shorter side, m."""
+    x0, y0, x1, y1 = bounds
+    return MAX_SIZE_FRACTION * min(x1 - x0, y1 - y0)
+
+
 def _bounded_size(size, floorplan) -> np.ndarray:
-    """Sizes clipped to [1e-4 of the die's longer side, :data:`MAX_SIZE_FRACTION` of its shorter]."""
+    """Sizes clipped to [1e-4 of the die's longer side, :func:`_largest_size`]."""
     x0, y0, x1, y1 = floorplan.bounds
-    upper = MAX_SIZE_FRACTION * min(x1 - x0, y1 - y0)
-    lower = 1e-4 * max(x1 - x0, y1 - y0)
-    return np.clip(size, lower, upper)
+    return np.clip(size, 1e-4 * max(x1 - x0, y1 - y0), _largest_size(floorplan.bounds))
 
 
 @dataclass(frozen=True, eq=False)

@@ -291,6 +291,9 @@ class Solution:
             if not plots:
                 write_field()
             else:
+                import matplotlib.backends.backend_agg  # noqa: F401  (imported once, for both
+                import matplotlib.figure  # noqa: F401             sides of the fork)
+
                 def draw(kind):
                     return lambda: self.plot(tmp / f"{kind}.png", kind)
 
