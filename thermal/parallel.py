@@ -85,7 +85,7 @@ def _forked() -> int:
             # Python 3.12+ warns of forking while the BLAS pool's threads exist: the child only
             # draws into files (OpenBLAS resets its pool at fork; a BLAS whose OpenMP runtime
             # does not survive a fork would hang the child, which the grace period catches;
-            # limiting the pool in the child with threadpoolctl cost 0.05 s of 1.7 s)
+            # limiting the pool in the child with threadpoolctl cost 0.05 s of 1.7 s, by hand)
             warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks",
                                     category=DeprecationWarning)
             try:
