@@ -1,5 +1,7 @@
 """Pick ``thermal.predict.SIZE_SAFETY``, the factor on the forest's predicted element size, and
-``OFF_DIE_GRADING``, the growth of the size off the die.
+``OFF_DIE_GRADING``, the growth of the size off the die, and ``MAX_SIZE_FRACTION``, the cap on
+the predicted size (``--cap``), and ``thermal.adapt.MAX_BISECTIONS``, how far one correction
+may bisect a triangle (``--bisections``).
 
 Too small a factor and the predicted mesh is finer than needed everywhere; too large and the
 estimator has to correct it (each correction is another pair of solves). This solves a set of
@@ -17,6 +19,7 @@ Usage::
     python benchmarks/size_safety.py                       # 12 cases x 5 factors, ~5 min
     python benchmarks/size_safety.py --cases 4 --factors 1.5 2.4
     python benchmarks/size_safety.py --package --factors 1.7 --grading inf 0.5 0.3 0.2
+    python benchmarks/size_safety.py --factors 1.7 --cap 24 12 --bisections 1 4
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import time
 import numpy as np
 
 import thermal
-from thermal import predict
+from thermal import adapt, predict
 from thermal.gallery import exact_for
 from thermal.solve import block_stats
 from thermal.train import generate_case
@@ -78,6 +81,12 @@ def main(argv=None) -> int:
     parser.add_argument("--factors", type=float, nargs="+", default=[1.2, 1.7, 2.4, 3.4, 4.8])
     parser.add_argument("--grading", type=float, nargs="+", default=[predict.OFF_DIE_GRADING],
                         help="values of OFF_DIE_GRADING (matter only with --package)")
+    parser.add_argument("--cap", type=float, nargs="+", default=[1 / predict.MAX_SIZE_FRACTION],
+                        help="values of 1 / MAX_SIZE_FRACTION (the largest predicted size is "
+                             "the die's shorter side over this)")
+    parser.add_argument("--bisections", type=int, nargs="+", default=[adapt.MAX_BISECTIONS],
+                        help="values of thermal.adapt.MAX_BISECTIONS (1: a correction bisects "
+                             "each marked triangle once)")
     parser.add_argument("--package", action="store_true",
                         help="spreader 1.5-3x larger than the die (errors not computed)")
     parser.add_argument("--max-blocks", type=int, default=300)
@@ -87,27 +96,29 @@ def main(argv=None) -> int:
     cases = [_case(i, args.max_blocks, shared_footprint=not args.package)
              for i in range(args.cases)]
     thermal.solve(cases[0][1], cases[0][0].power, cases[0][0].stack, mesh="ml")  # warm up
-    variants = [(f, g) for g in args.grading for f in args.factors]
+    variants = [(f, g, c, b) for b in args.bisections for c in args.cap for g in args.grading
+                for f in args.factors]
     rows = {v: [] for v in variants}
     for i, (case, fp) in enumerate(cases):
-        for f, g in variants:  # the variants side by side on each case
-            predict.SIZE_SAFETY, predict.OFF_DIE_GRADING = f, g
+        for f, g, c, b in variants:  # the variants side by side on each case
+            predict.SIZE_SAFETY, predict.OFF_DIE_GRADING, predict.MAX_SIZE_FRACTION = f, g, 1 / c
+            adapt.MAX_BISECTIONS = b
             with np.errstate(invalid="ignore"):  # inf x 0 on the die's edge, overwritten there
-                rows[f, g].append(timed_run(case, fp, args.tolerance, reference=()
+                rows[f, g, c, b].append(timed_run(case, fp, args.tolerance, reference=()
                                             if args.package else None, mesh="ml",
                                             model=model)[1])
         print(f"case {i + 1}/{len(cases)} ({case.kind}, {len(fp.names)} blocks) done",
               flush=True)
     stacks = "a spreader 1.5-3x the die" if args.package else "die-sized layers"
-    print(f"\n### SIZE_SAFETY and OFF_DIE_GRADING on {len(cases)} validation cases (seeds "
+    print(f"\n### SIZE_SAFETY, OFF_DIE_GRADING, MAX_SIZE_FRACTION and MAX_BISECTIONS on {len(cases)} validation cases (seeds "
           f"{SEED0}+), {stacks}, ml at {args.tolerance} K\n")
-    print("| factor | off-die grading | median DOFs | total DOFs | median solves | total solves "
+    print("| factor | off-die grading | size cap (die /) | bisections | median DOFs | total DOFs | median solves | total solves "
           "| max corrections | median s | total s | max true error K |")
-    print("| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |")
-    for (f, g), r in rows.items():
+    print("| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |")
+    for (f, g, c, b), r in rows.items():
         a = np.array(r, float)
         error = "—" if args.package else f"{a[:, 4].max():.3f}"
-        print(f"| {f:g} | {g:g} | {np.median(a[:, 0]):,.0f} | {a[:, 0].sum():,.0f} | "
+        print(f"| {f:g} | {g:g} | {c:g} | {b} | {np.median(a[:, 0]):,.0f} | {a[:, 0].sum():,.0f} | "
               f"{np.median(a[:, 1]):.0f} | {a[:, 1].sum():.0f} | {a[:, 2].max():.0f} | "
               f"{np.median(a[:, 3]):.2f} | {a[:, 3].sum():.1f} | {error} |")
     return 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import thermal
-from thermal.adapt import adaptive_solve, marked_dorfler
+from thermal.adapt import MAX_BISECTIONS, adaptive_solve, correction_bisections, marked_dorfler
 from thermal.floorplan import make_floorplan
 from thermal.gallery import exact_solution
 from thermal.mesh import initial_mesh
@@ -169,3 +169,19 @@ def test_indicator_ignores_nodes_a_layer_does_not_have():
     indicator = result.estimate.tri_indicator
     assert off.any() and indicator[off].max() < 0.25 * rise
     assert indicator[off].max() <= indicator[~off].max()
+
+
+def test_a_scaled_correction_bisects_as_far_as_the_indicator_asks():
+    """Error ∝ area for P1 and a triangle's error is its indicator over 3 (as a block max's):
+    an excess of 3 needs two bisections; at least one where marked, none where not."""
+    target = np.full(5, 0.1)
+    indicator = np.array([0.15, 0.9, 0.9, 30.0, 0.9])
+    marked = np.array([True, True, True, True, False])
+    np.testing.assert_array_equal(correction_bisections(indicator, target, marked),
+                                  [1, 2, 2, MAX_BISECTIONS, 0])
+    target[2] = 0.01  # a critical block's tighter tolerance: 30x over, 5 bisections, capped
+    assert correction_bisections(indicator, target, marked)[2] == min(5, MAX_BISECTIONS)
+    # a block estimated 3.5x over its tolerance asks two bisections of its marked triangles
+    region = np.array([3.5, 0.0, 0.0, 0.0, 3.5])
+    np.testing.assert_array_equal(correction_bisections(indicator, np.full(5, 0.1), marked, region),
+                                  [2, 2, 2, MAX_BISECTIONS, 0])

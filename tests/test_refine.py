@@ -14,7 +14,8 @@ from test_mesh import _die, assert_blocks_exact, assert_conforming
 
 from thermal.mesh import initial_mesh
 from thermal.refine import (bisection_prolongation, midpoint_parents, node_prolongation, refined,
-                            refined_to_size, refined_uniform, with_longest_edge_first)
+                            refined_times, refined_to_size, refined_uniform,
+                            with_longest_edge_first)
 
 LABELLINGS = ("longest", "as built", "red")
 
@@ -312,3 +313,39 @@ def test_refined_to_size_refuses_endless_refinement():
         refined_to_size(mesh, lambda xy: np.full(len(xy), 1e-6), max_triangles=10_000)
     with pytest.raises(ValueError, match="max_rounds"):
         refined_to_size(mesh, lambda xy: np.full(len(xy), 1e-5), max_rounds=3)
+
+
+def test_refined_times_once_is_refined():
+    mesh = _floorplan_mesh(8, 4)
+    marked = np.random.default_rng(3).random(mesh.n_triangles) < 0.2
+    fine, prolongation = refined_times(mesh, marked.astype(int))
+    once = refined(mesh, marked)
+    np.testing.assert_array_equal(fine.points, once.points)
+    np.testing.assert_array_equal(fine.triangles, once.triangles)
+    assert abs(prolongation - bisection_prolongation(mesh, once)).max() == 0
+
+
+@pytest.mark.parametrize("labelling", LABELLINGS)
+def test_refined_times_bisects_each_triangle_as_often_as_asked(labelling):
+    mesh = _floorplan_mesh(9, 2, labelling)
+    times = np.random.default_rng(4).integers(0, 4, mesh.n_triangles)
+    fine, prolongation = refined_times(mesh, times)
+    # the same refinement with each triangle as its own root tells every child's parent
+    tagged = dataclasses.replace(mesh, root_of_tri=np.arange(mesh.n_triangles))
+    parent = refined_times(tagged, times)[0].root_of_tri
+    # each bisection halves the area; the closure may bisect more, never less
+    assert (fine.areas <= mesh.areas[parent] / 2.0 ** times[parent] * (1 + 1e-12)).all()
+    assert fine.quality()["min_angle_deg"] >= _class_min_angle(mesh) - 1e-9
+    assert_valid(fine)
+    linear = lambda m: 1.0 + 200.0 * m.points[:, 0] + 700.0 * m.points[:, 1]  # noqa: E731
+    np.testing.assert_allclose(prolongation @ linear(mesh), linear(fine), rtol=1e-12)
+    same, identity = refined_times(mesh, np.zeros(mesh.n_triangles, int))
+    assert same is mesh and identity.shape == (mesh.n_nodes, mesh.n_nodes)
+
+
+def test_refined_times_rejects_a_wrong_shape_or_type():
+    mesh = _floorplan_mesh(3, 1)
+    with pytest.raises(ValueError, match="times"):
+        refined_times(mesh, np.ones(mesh.n_triangles - 1, int))
+    with pytest.raises(ValueError, match="times"):
+        refined_times(mesh, np.ones(mesh.n_triangles))

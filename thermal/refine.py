@@ -7,7 +7,8 @@ triangle, so block membership and layer footprints are exact at every level:
   ("red" refinement): every angle is kept exactly.
 * :func:`refined` bisects the marked triangles by *newest-vertex bisection* (NVB), plus the
   fewest others that keep the mesh free of hanging nodes (the closure).
-  :func:`refined_to_size` repeats it until every triangle is as small as a size function asks.
+  :func:`refined_to_size` repeats it until every triangle is as small as a size function asks,
+  :func:`refined_times` until each triangle has been bisected as often as asked.
 
 **Labelling.** NVB needs a *refinement edge* for every triangle. Here it is carried by the node
 order, so a :class:`~thermal.mesh.Mesh` needs no extra field: the refinement edge of
@@ -267,6 +268,50 @@ def _bisected(mesh: Mesh, mask: np.ndarray, max_triangles: int | None
     out[right] = np.where(split_bc[:, None], np.c_[m, b, p], np.c_[b, c, m])
     out[right[split_bc] + 1] = np.c_[c, m, p][split_bc]
     return _with_children(mesh, edges[split], out, counts), counts, edges[split]
+
+
+def refined_times(mesh: Mesh, times, max_triangles: int | None = None
+                  ) -> tuple[Mesh, sp.csr_matrix]:
+    """Bisect (NVB) every triangle at least ``times[t]`` times, each bisection halving its area.
+
+    Parameters
+    ----------
+    mesh : Mesh
+        Labelled as for :func:`refined`.
+    times : (M,) int array_like
+        Bisections each triangle needs (0: only as the closure asks).
+    max_triangles : int, optional
+        Raise :class:`ValueError` rather than build a mesh with more triangles.
+
+    Returns
+    -------
+    fine : Mesh
+        The refined mesh (``mesh`` itself when no triangle needs a bisection).
+    prolongation : (N_fine, N) sparse
+        The P1 interpolation from ``mesh`` to ``fine`` (the product of the rounds').
+
+    Examples
+    --------
+    >>> from thermal.mesh import initial_mesh
+    >>> coarse = with_longest_edge_first(initial_mesh([[0, 0, 1e-3, 1e-3]], [[0, 0, 1e-3, 1e-3]]))
+    >>> fine, _ = refined_times(coarse, np.r_[3, np.zeros(coarse.n_triangles - 1, int)])
+    >>> bool(fine.areas.min() <= coarse.areas[0] / 8)
+    True
+    """
+    times = np.asarray(times)
+    if times.shape != (mesh.n_triangles,) or not np.issubdtype(times.dtype, np.integer):
+        raise ValueError(f"times: expected {mesh.n_triangles} integers, got {times.dtype} "
+                         f"{times.shape}")
+    times = np.maximum(times.astype(np.int64), 0)
+    prolongation = sp.identity(mesh.n_nodes, format="csr")
+    while (times > 0).any():
+        coarser = mesh
+        mesh, counts, parents = _bisected(mesh, times > 0, max_triangles)
+        prolongation = (_midpoint_interpolation(coarser.n_nodes, parents) @ prolongation).tocsr()
+        # a child of a bisection has half its parent's area, of a double bisection a quarter
+        depth = np.rint(np.log2(np.repeat(coarser.areas, counts) / mesh.areas)).astype(np.int64)
+        times = np.maximum(np.repeat(times, counts) - depth, 0)
+    return mesh, prolongation
 
 
 def midpoint_parents(coarse: Mesh, fine: Mesh) -> np.ndarray:

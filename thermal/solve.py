@@ -429,7 +429,8 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
 
         result = adaptive_solve(m, stack, spread, block_tolerance, tolerance, conductivity, die,
                                 max_dofs=max_dofs, progress=progress, steps=steps,
-                                rects=regions.rects, rect_tolerance=regions.rect_tolerance)
+                                rects=regions.rects, rect_tolerance=regions.rect_tolerance,
+                                scaled=mesh in PREDICTED)
         m, theta, info, history = result.mesh, result.theta, result.info, result.history
         block_error = np.maximum(result.estimate.block_max, result.estimate.block_mean)
         rect_error = np.maximum(result.estimate.rect_max, result.estimate.rect_mean)
