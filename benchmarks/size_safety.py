@@ -20,6 +20,7 @@ Usage::
     python benchmarks/size_safety.py --cases 4 --factors 1.5 2.4
     python benchmarks/size_safety.py --package --factors 1.7 --grading inf 0.5 0.3 0.2
     python benchmarks/size_safety.py --factors 1.7 --cap 24 12 --bisections 1 4
+    python benchmarks/size_safety.py --factors 1.7 2.0 --models A.npz B.npz
 """
 
 from __future__ import annotations
@@ -90,37 +91,41 @@ def main(argv=None) -> int:
     parser.add_argument("--package", action="store_true",
                         help="spreader 1.5-3x larger than the die (errors not computed)")
     parser.add_argument("--max-blocks", type=int, default=300)
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="model files to compare (default: the shipped model)")
     parser.add_argument("--tolerance", type=float, default=0.1)
     args = parser.parse_args(argv)
-    model = predict.default_model()
+    models = ({"shipped": predict.default_model()} if args.models is None else
+              {path: predict.load_model(path) for path in args.models})
     cases = [_case(i, args.max_blocks, shared_footprint=not args.package)
              for i in range(args.cases)]
     thermal.solve(cases[0][1], cases[0][0].power, cases[0][0].stack, mesh="ml")  # warm up
-    variants = [(f, g, c, b) for b in args.bisections for c in args.cap for g in args.grading
-                for f in args.factors]
+    variants = [(f, g, c, b, m) for m in models for b in args.bisections for c in args.cap
+                for g in args.grading for f in args.factors]
     rows = {v: [] for v in variants}
     for i, (case, fp) in enumerate(cases):
-        for f, g, c, b in variants:  # the variants side by side on each case
+        for f, g, c, b, m in variants:  # the variants side by side on each case
             predict.SIZE_SAFETY, predict.OFF_DIE_GRADING, predict.MAX_SIZE_FRACTION = f, g, 1 / c
             adapt.MAX_BISECTIONS = b
             with np.errstate(invalid="ignore"):  # inf x 0 on the die's edge, overwritten there
-                rows[f, g, c, b].append(timed_run(case, fp, args.tolerance, reference=()
+                rows[f, g, c, b, m].append(timed_run(case, fp, args.tolerance, reference=()
                                             if args.package else None, mesh="ml",
-                                            model=model)[1])
+                                            model=models[m])[1])
         print(f"case {i + 1}/{len(cases)} ({case.kind}, {len(fp.names)} blocks) done",
               flush=True)
     stacks = "a spreader 1.5-3x the die" if args.package else "die-sized layers"
-    print(f"\n### SIZE_SAFETY, OFF_DIE_GRADING, MAX_SIZE_FRACTION and MAX_BISECTIONS on {len(cases)} validation cases (seeds "
-          f"{SEED0}+), {stacks}, ml at {args.tolerance} K\n")
-    print("| factor | off-die grading | size cap (die /) | bisections | median DOFs | total DOFs | median solves | total solves "
-          "| max corrections | median s | total s | max true error K |")
-    print("| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |")
-    for (f, g, c, b), r in rows.items():
+    print(f"\n### SIZE_SAFETY, OFF_DIE_GRADING, MAX_SIZE_FRACTION and MAX_BISECTIONS on "
+          f"{len(cases)} validation cases (seeds {SEED0}+), {stacks}, ml at {args.tolerance} K\n")
+    print("| factor | off-die grading | size cap (die /) | bisections | median DOFs | total DOFs "
+          "| median solves | total solves | max corrections | median s | total s "
+          "| max true error K | model |")
+    print("| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | :-- |")
+    for (f, g, c, b, m), r in rows.items():
         a = np.array(r, float)
         error = "—" if args.package else f"{a[:, 4].max():.3f}"
         print(f"| {f:g} | {g:g} | {c:g} | {b} | {np.median(a[:, 0]):,.0f} | {a[:, 0].sum():,.0f} | "
               f"{np.median(a[:, 1]):.0f} | {a[:, 1].sum():.0f} | {a[:, 2].max():.0f} | "
-              f"{np.median(a[:, 3]):.2f} | {a[:, 3].sum():.1f} | {error} |")
+              f"{np.median(a[:, 3]):.2f} | {a[:, 3].sum():.1f} | {error} | {m} |")
     return 0
 
 

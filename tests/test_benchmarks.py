@@ -48,13 +48,15 @@ def test_predictor_tuning_scripts_run_small(script, args, expected):
 
 def test_size_safety_compares_off_die_gradings_under_a_package():
     run = subprocess.run([sys.executable, str(BENCHMARKS / "size_safety.py"), "--cases", "1",
-                          "--package", "--factors", "1.7", "--grading", "inf", "0.3"],
+                          "--package", "--factors", "1.7", "--grading", "inf", "0.3",
+                          "--bisections", "1", "4"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     rows = [line.split("|")[1:-1] for line in run.stdout.splitlines()
             if line.startswith("| 1.7 |")]
-    assert [r[1].strip() for r in rows] == ["inf", "0.3"]
-    assert all(int(r[4]) >= 2 and r[-1].strip() == "—" for r in rows)  # a pair of solves at least
+    assert [(r[1].strip(), r[3].strip()) for r in rows] == [("inf", "1"), ("0.3", "1"),
+                                                            ("inf", "4"), ("0.3", "4")]
+    assert all(int(r[6]) >= 2 and r[-2].strip() == "—" for r in rows)  # a pair of solves at least
 
 
 def test_power_map_benchmark_runs_small_and_meets_the_tolerance():
