@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import thermal
-from thermal.adapt import MAX_BISECTIONS, adaptive_solve, correction_bisections, marked_dorfler
+from thermal.adapt import (MAX_BISECTIONS, _scaled_times, adaptive_solve, correction_bisections,
+                           marked_dorfler)
 from thermal.floorplan import make_floorplan
 from thermal.gallery import exact_solution
 from thermal.mesh import initial_mesh
@@ -178,10 +180,41 @@ def test_a_scaled_correction_bisects_as_far_as_the_indicator_asks():
     indicator = np.array([0.15, 0.9, 0.9, 30.0, 0.9])
     marked = np.array([True, True, True, True, False])
     np.testing.assert_array_equal(correction_bisections(indicator, target, marked),
-                                  [1, 2, 2, MAX_BISECTIONS, 0])
+                                  [1, 2, 2, min(7, MAX_BISECTIONS), 0])
     target[2] = 0.01  # a critical block's tighter tolerance: 30x over, 5 bisections, capped
     assert correction_bisections(indicator, target, marked)[2] == min(5, MAX_BISECTIONS)
     # a block estimated 3.5x over its tolerance asks two bisections of its marked triangles
     region = np.array([3.5, 0.0, 0.0, 0.0, 3.5])
     np.testing.assert_array_equal(correction_bisections(indicator, np.full(5, 0.1), marked, region),
-                                  [2, 2, 2, MAX_BISECTIONS, 0])
+                                  [2, 2, 2, min(7, MAX_BISECTIONS), 0])
+    region[1] = np.nan  # a region without an estimate asks nothing of its own
+    assert correction_bisections(indicator, np.full(5, 0.1), marked, region)[1] == 2
+
+
+def test_a_scaled_correction_meets_the_tolerance_in_fewer_rounds():
+    fp, power_w = _hot_spot_case()
+    die = fp.bounds
+    layer_rects = np.array([STACK3.footprint(l, die) for l in range(len(STACK3.layers))])
+    mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_rects,
+                        size_fn=_die_size_fn(die))
+    tol = np.full(len(power_w), 0.1)
+    once = adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die)
+    scaled = adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die, scaled=True)
+    err_max, err_mean = _true_errors(scaled, fp, power_w, STACK3)
+    assert max(err_max.max(), err_mean.max()) <= 0.1 and scaled.estimate.value <= 0.1
+    assert len(scaled.history) < len(once.history)  # 3 rounds against 6
+
+
+def test_a_scaled_correction_bisects_once_where_it_would_outgrow_the_budget():
+    mesh = initial_mesh([[0.0, 0.0, 1e-3, 1e-3]], [[0.0, 0.0, 1e-3, 1e-3]])
+    m = mesh.n_triangles
+    far_over = np.full(m, 100.0)  # every triangle asks MAX_BISECTIONS: 2^4 children each
+    args = (mesh, far_over, np.full(m, 0.1), np.ones(m, bool), np.zeros(1), None, np.zeros(0))
+    times = _scaled_times(*args, fine_dofs=1000, max_dofs=10 ** 6)
+    np.testing.assert_array_equal(times, MAX_BISECTIONS)
+    assert _scaled_times(*args, fine_dofs=1000, max_dofs=2 ** MAX_BISECTIONS * 1000) is None
+    # a critical rectangle over its tolerance asks for its triangles as a block does
+    cover = sp.csr_matrix(np.ones((m, 1)))
+    calm = (mesh, np.full(m, 0.2), np.full(m, 0.1), np.ones(m, bool), np.zeros(1))
+    assert (_scaled_times(*calm, None, np.zeros(0), 1000, 10 ** 6) == 1).all()
+    assert (_scaled_times(*calm, cover, np.array([3.5]), 1000, 10 ** 6) == 2).all()

@@ -87,15 +87,27 @@ def correction_bisections(indicator: np.ndarray, target: np.ndarray, marked: np.
     A triangle's error in the finer solution is estimated as its indicator over
     ``MAX_RATIO − 1`` (as a block max is), and each bisection halves the area and so, for P1,
     the error: ``ceil(log2(excess))`` with ``excess = indicator / ((MAX_RATIO − 1) · target)``,
-    or the estimate / tolerance of the region the triangle lies in (``region_excess``, (M,)) if
-    larger; at least 1 and at most :data:`MAX_BISECTIONS` on a marked triangle, 0 elsewhere:
-    (M,) int.
+    or the excess of the region the triangle lies in if larger.
+
+    Parameters
+    ----------
+    indicator, target : (M,) float
+        Each triangle's indicator and error target (K).
+    marked : (M,) bool
+        The triangles to bisect.
+    region_excess : (M,) float, optional
+        The estimate over the tolerance of the block or critical rectangle each triangle lies
+        in (its largest); NaN counts as no excess.
+
+    Returns
+    -------
+    (M,) int
+        At least 1 and at most :data:`MAX_BISECTIONS` on a marked triangle, 0 elsewhere.
     """
     excess = indicator / ((MAX_RATIO - 1.0) * target)
     if region_excess is not None:
-        excess = np.maximum(excess, region_excess)
-    with np.errstate(divide="ignore"):
-        needed = np.ceil(np.log2(np.maximum(excess, 1.0)))
+        excess = np.fmax(excess, region_excess)
+    needed = np.ceil(np.log2(np.maximum(np.nan_to_num(excess), 1.0)))
     return np.where(marked, np.clip(needed, 1, MAX_BISECTIONS), 0).astype(np.int64)
 
 
@@ -161,9 +173,10 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         Critical rectangles (x0, y0, x1, y1) held to their own tolerance
         (:mod:`thermal.critical`).
     scaled : bool
-        Bisect each marked triangle as often as its indicator asks
-        (:func:`correction_bisections`) instead of once: the correction of a predicted mesh,
-        which is meant to be nearly right, so that one round should fix it.
+        Bisect each marked triangle as often as its indicator, or its block's or critical
+        rectangle's estimate, asks (:func:`correction_bisections`) instead of once: the
+        correction of a predicted mesh, which is meant to be nearly right, so that one round
+        should fix it. A round that would then outgrow ``max_dofs`` bisects once.
     """
     from .critical import rect_cover
 
@@ -229,11 +242,10 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         if still_over.size:
             target = np.minimum(target, still_over.min())
         marked |= marked_dorfler(est.tri_indicator, target) | (est.tri_indicator > 2 * target)
-        if scaled:
-            inside = mesh.block_of_tri >= 0
-            region_excess = np.where(inside, over[np.maximum(mesh.block_of_tri, 0)], 0.0)
-            new, to_new = refined_times(mesh, correction_bisections(est.tri_indicator, target,
-                                                                    marked, region_excess))
+        times = _scaled_times(mesh, est.tri_indicator, target, marked, over, in_rect, rect_over,
+                              info_fine["dofs"], max_dofs) if scaled else None
+        if times is not None:
+            new, to_new = refined_times(mesh, times)
         else:
             new = refined(mesh, marked)
             to_new = bisection_prolongation(mesh, new)
@@ -242,6 +254,24 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         levels = _kept_levels([(step, system.matrix)] + levels, int(dof_numbering(new, n_layers).max()) + 1)
         mesh = new
         timings["mesh"] += time.perf_counter() - t
+
+
+def _scaled_times(mesh: Mesh, indicator, target, marked, over, in_rect, rect_over,
+                  fine_dofs: int, max_dofs: int) -> np.ndarray | None:
+    """A scaled correction's bisections per triangle (:func:`correction_bisections`), from the
+    excess of the block (``over``) and critical rectangles (``in_rect``, ``rect_over``) each
+    triangle lies in; None (bisect once) if the next red refinement, at ``fine_dofs`` per
+    ``mesh.n_triangles`` now, would outgrow ``max_dofs`` (2^n children a triangle, the closure
+    not counted)."""
+    region_excess = np.where(mesh.block_of_tri >= 0, over[np.maximum(mesh.block_of_tri, 0)], 0.0)
+    if in_rect is not None:
+        r = in_rect.tocoo()
+        np.fmax.at(region_excess, r.row, rect_over[r.col])
+    times = correction_bisections(indicator, target, marked, region_excess)
+    triangles = mesh.n_triangles + float((2.0 ** times - 1.0).sum())
+    if fine_dofs * triangles / mesh.n_triangles * 1.3 > max_dofs:
+        return None
+    return times
 
 
 def _kept(size: int, last_kept: int, coarsest: bool) -> bool:

@@ -279,7 +279,7 @@ def refined_times(mesh: Mesh, times, max_triangles: int | None = None
     mesh : Mesh
         Labelled as for :func:`refined`.
     times : (M,) int array_like
-        Bisections each triangle needs (0: only as the closure asks).
+        Bisections each triangle needs, ≥ 0 (0: only as the closure asks).
     max_triangles : int, optional
         Raise :class:`ValueError` rather than build a mesh with more triangles.
 
@@ -289,6 +289,12 @@ def refined_times(mesh: Mesh, times, max_triangles: int | None = None
         The refined mesh (``mesh`` itself when no triangle needs a bisection).
     prolongation : (N_fine, N) sparse
         The P1 interpolation from ``mesh`` to ``fine`` (the product of the rounds').
+
+    Raises
+    ------
+    ValueError
+        If ``times`` is not one integer ≥ 0 per triangle, or when ``max_triangles`` would be
+        exceeded.
 
     Examples
     --------
@@ -302,7 +308,9 @@ def refined_times(mesh: Mesh, times, max_triangles: int | None = None
     if times.shape != (mesh.n_triangles,) or not np.issubdtype(times.dtype, np.integer):
         raise ValueError(f"times: expected {mesh.n_triangles} integers, got {times.dtype} "
                          f"{times.shape}")
-    times = np.maximum(times.astype(np.int64), 0)
+    if times.size and times.min() < 0:
+        raise ValueError(f"times: a bisection count is negative ({times.min()})")
+    times = times.astype(np.int64)
     prolongation = sp.identity(mesh.n_nodes, format="csr")
     while (times > 0).any():
         coarser = mesh
