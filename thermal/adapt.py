@@ -74,10 +74,10 @@ MAX_BISECTIONS = 4
 """The most bisections one scaled correction (:func:`correction_bisections`) gives a triangle
 (1: bisect each marked triangle once, as the estimator loop does).
 ``python benchmarks/size_safety.py --cases 36 --factors 1.7 2.0 --bisections 1 4`` (36
-generated validation cases, ml at 0.1 K, side by side): at SIZE_SAFETY 1.7, 112 → 106 solves
-and 24.8 → 22.7 s in all, at most 4 → 3 corrections, the same median DOFs (42,154), median
-0.24 s and worst true error (0.071 → 0.070 K); with a spreader 1.5–3x the die (``--package``,
-12 cases) 42 → 40 solves, 10.3 → 10.0 s."""
+generated validation cases, ml at 0.1 K, side by side; ``benchmarks/results/size_safety.md``):
+at SIZE_SAFETY 1.7, 112 → 106 solves and 26.0 → 23.4 s in all, at most 4 → 3 corrections, the
+same median DOFs (42,154) and median 0.25 s, worst true error 0.071 → 0.070 K; with a spreader
+1.5–3x the die (``--package``, 12 cases, at stop 14) 42 → 40 solves, 10.3 → 10.0 s."""
 
 
 def correction_bisections(indicator: np.ndarray, target: np.ndarray, marked: np.ndarray,
