@@ -1,7 +1,8 @@
 """Pick ``thermal.predict.SIZE_SAFETY``, the factor on the forest's predicted element size, and
 ``OFF_DIE_GRADING``, the growth of the size off the die, and ``MAX_SIZE_FRACTION``, the cap on
-the predicted size (``--cap``), and ``thermal.adapt.MAX_BISECTIONS``, how far one correction
-may bisect a triangle (``--bisections``).
+the predicted size (``--cap``), ``thermal.adapt.MAX_BISECTIONS``, how far one correction
+may bisect a triangle (``--bisections``), and ``thermal.adapt.CORRECTION_BLOCK_FRACTION``, how
+much of a block over its tolerance a correction marks (``--block-fraction``).
 
 Too small a factor and the predicted mesh is finer than needed everywhere; too large and the
 estimator has to correct it (each correction is another pair of solves). This solves a set of
@@ -21,6 +22,7 @@ Usage::
     python benchmarks/size_safety.py --package --factors 1.7 --grading inf 0.5 0.3 0.2
     python benchmarks/size_safety.py --factors 1.7 --cap 24 12 --bisections 1 4
     python benchmarks/size_safety.py --factors 1.7 2.0 --models A.npz B.npz
+    python benchmarks/size_safety.py --factors 1.7 --block-fraction 0.5 0.25 0.1
 """
 
 from __future__ import annotations
@@ -88,6 +90,9 @@ def main(argv=None) -> int:
     parser.add_argument("--bisections", type=int, nargs="+", default=[adapt.MAX_BISECTIONS],
                         help="values of thermal.adapt.MAX_BISECTIONS (1: a correction bisects "
                              "each marked triangle once)")
+    parser.add_argument("--block-fraction", type=float, nargs="+",
+                        default=[adapt.CORRECTION_BLOCK_FRACTION],
+                        help="values of thermal.adapt.CORRECTION_BLOCK_FRACTION")
     parser.add_argument("--package", action="store_true",
                         help="spreader 1.5-3x larger than the die (errors not computed)")
     parser.add_argument("--max-blocks", type=int, default=300)
@@ -100,15 +105,16 @@ def main(argv=None) -> int:
     cases = [_case(i, args.max_blocks, shared_footprint=not args.package)
              for i in range(args.cases)]
     thermal.solve(cases[0][1], cases[0][0].power, cases[0][0].stack, mesh="ml")  # warm up
-    variants = [(f, g, c, b, m) for m in models for b in args.bisections for c in args.cap
-                for g in args.grading for f in args.factors]
+    variants = [(f, g, c, b, x, m) for m in models for x in args.block_fraction
+                for b in args.bisections for c in args.cap for g in args.grading
+                for f in args.factors]
     rows = {v: [] for v in variants}
     for i, (case, fp) in enumerate(cases):
-        for f, g, c, b, m in variants:  # the variants side by side on each case
+        for f, g, c, b, x, m in variants:  # the variants side by side on each case
             predict.SIZE_SAFETY, predict.OFF_DIE_GRADING, predict.MAX_SIZE_FRACTION = f, g, 1 / c
-            adapt.MAX_BISECTIONS = b
+            adapt.MAX_BISECTIONS, adapt.CORRECTION_BLOCK_FRACTION = b, x
             with np.errstate(invalid="ignore"):  # inf x 0 on the die's edge, overwritten there
-                rows[f, g, c, b, m].append(timed_run(case, fp, args.tolerance, reference=()
+                rows[f, g, c, b, x, m].append(timed_run(case, fp, args.tolerance, reference=()
                                             if args.package else None, mesh="ml",
                                             model=models[m])[1])
         print(f"case {i + 1}/{len(cases)} ({case.kind}, {len(fp.names)} blocks) done",
@@ -116,14 +122,15 @@ def main(argv=None) -> int:
     stacks = "a spreader 1.5-3x the die" if args.package else "die-sized layers"
     print(f"\n### SIZE_SAFETY, OFF_DIE_GRADING, MAX_SIZE_FRACTION and MAX_BISECTIONS on "
           f"{len(cases)} validation cases (seeds {SEED0}+), {stacks}, ml at {args.tolerance} K\n")
-    print("| factor | off-die grading | size cap (die /) | bisections | median DOFs | total DOFs "
+    print("| factor | off-die grading | size cap (die /) | bisections | block fraction "
+          "| median DOFs | total DOFs "
           "| median solves | total solves | max corrections | median s | total s "
           "| max true error K | model |")
-    print("| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | :-- |")
-    for (f, g, c, b, m), r in rows.items():
+    print("| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | :-- |")
+    for (f, g, c, b, x, m), r in rows.items():
         a = np.array(r, float)
         error = "—" if args.package else f"{a[:, 4].max():.3f}"
-        print(f"| {f:g} | {g:g} | {c:g} | {b} | {np.median(a[:, 0]):,.0f} | {a[:, 0].sum():,.0f} | "
+        print(f"| {f:g} | {g:g} | {c:g} | {b} | {x:g} | {np.median(a[:, 0]):,.0f} | {a[:, 0].sum():,.0f} | "
               f"{np.median(a[:, 1]):.0f} | {a[:, 1].sum():.0f} | {a[:, 2].max():.0f} | "
               f"{np.median(a[:, 3]):.2f} | {a[:, 3].sum():.1f} | {error} | {m} |")
     return 0

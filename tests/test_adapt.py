@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 import thermal
 from thermal.adapt import (MAX_BISECTIONS, _scaled_times, adaptive_solve, correction_bisections,
-                           marked_dorfler)
+                           marked_dorfler, marked_in_regions)
 from thermal.floorplan import make_floorplan
 from thermal.gallery import exact_solution
 from thermal.mesh import initial_mesh
@@ -140,6 +140,16 @@ def test_dorfler_marks_the_fewest_triangles_holding_the_fraction():
     assert marked_dorfler(indicator, target, 0.5).tolist() == [False, True, False, False, False]
     assert marked_dorfler(indicator, target, 0.8).tolist() == [False, True, True, False, False]
     assert not marked_dorfler(indicator, np.full(5, 10.0)).any()
+
+
+def test_a_region_over_its_tolerance_marks_its_triangles_down_to_the_fraction():
+    # triangles 0-3 in region 0 (over its tolerance), 4-5 in region 1 (within it)
+    cover = sp.csr_matrix((np.ones(6), ([0, 1, 2, 3, 4, 5], [0, 0, 0, 0, 1, 1])), shape=(6, 2))
+    indicator = np.array([1.0, 0.6, 0.3, 0.05, 5.0, 0.1])
+    over = np.array([True, False])
+    assert marked_in_regions(cover, indicator, over).tolist() == [1, 1, 0, 0, 0, 0]
+    assert marked_in_regions(cover, indicator, over, 0.1).tolist() == [1, 1, 1, 0, 0, 0]
+    assert marked_in_regions(cover, indicator, over, 0.0).tolist() == [1, 1, 1, 1, 0, 0]
 
 
 def test_estimator_strategy_through_the_api_is_deterministic():

@@ -56,7 +56,7 @@ def test_size_safety_compares_off_die_gradings_under_a_package():
             if line.startswith("| 1.7 |")]
     assert [(r[1].strip(), r[3].strip()) for r in rows] == [("inf", "1"), ("0.3", "1"),
                                                             ("inf", "4"), ("0.3", "4")]
-    assert all(int(r[6]) >= 2 and r[-2].strip() == "—" for r in rows)  # a pair of solves at least
+    assert all(int(r[7]) >= 2 and r[-2].strip() == "—" for r in rows)  # a pair of solves at least
 
 
 def test_power_map_benchmark_runs_small_and_meets_the_tolerance():

@@ -116,7 +116,18 @@ BLOCK_FRACTION = 0.5
 the block's largest are marked too."""
 
 
-def marked_in_regions(cover, indicator: np.ndarray, over: np.ndarray) -> np.ndarray:
+CORRECTION_BLOCK_FRACTION = 0.1
+""":data:`BLOCK_FRACTION` in a scaled correction (a predicted mesh's): a block a predicted mesh
+leaves over its tolerance is mostly too coarse over much of its area, not only where the
+indicator peaks. ``python benchmarks/size_safety.py --cases 36 --factors 1.7 --block-fraction
+0.5 0.25 0.1`` (36 validation cases, ml at 0.1 K, side by side): 106 / 104 / 102 solves and
+23.8 / 22.4 / 21.5 s in all, the same median solves (2) and median s (0.25-0.26), worst true
+error 0.070 / 0.076 / 0.079 K; 0.03 and 0 gave 102 solves too, with more DOFs. With a spreader
+1.5-3x the die (``--package``, 12 cases) 0.5 / 0.1: 40 / 36 solves, 9.1 / 7.1 s."""
+
+
+def marked_in_regions(cover, indicator: np.ndarray, over: np.ndarray,
+                      fraction: float = BLOCK_FRACTION) -> np.ndarray:
     """:func:`marked_in_blocks` for regions given by a (M, R) sparse ``cover``."""
     cover = cover.tocoo()
     tri, region = cover.row, cover.col
@@ -126,13 +137,14 @@ def marked_in_regions(cover, indicator: np.ndarray, over: np.ndarray) -> np.ndar
     if tri.size:
         largest = np.zeros(len(over))
         np.maximum.at(largest, region, indicator[tri])
-        marked[tri[indicator[tri] >= BLOCK_FRACTION * largest[region]]] = True
+        marked[tri[indicator[tri] >= fraction * largest[region]]] = True
     return marked
 
 
-def marked_in_blocks(mesh: Mesh, indicator: np.ndarray, over: np.ndarray) -> np.ndarray:
+def marked_in_blocks(mesh: Mesh, indicator: np.ndarray, over: np.ndarray,
+                     fraction: float = BLOCK_FRACTION) -> np.ndarray:
     """Triangles of the blocks flagged in ``over`` (B,) whose indicator is at least
-    :data:`BLOCK_FRACTION` of their block's largest: bool mask (M,).
+    ``fraction`` of their block's largest: bool mask (M,).
 
     Dörfler marking alone follows the largest pointwise changes, which can lie elsewhere (the
     coarse spreader and sink around the die) while a block's max, estimated from the change of
@@ -142,7 +154,7 @@ def marked_in_blocks(mesh: Mesh, indicator: np.ndarray, over: np.ndarray) -> np.
     tri = np.flatnonzero(mesh.block_of_tri >= 0)
     own_block = sp.csr_matrix((np.ones(len(tri), bool), (tri, mesh.block_of_tri[tri])),
                               shape=(mesh.n_triangles, len(over)))
-    return marked_in_regions(own_block, indicator, over)
+    return marked_in_regions(own_block, indicator, over, fraction)
 
 
 def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.ndarray,
@@ -231,11 +243,12 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         cover = mesh.tri_cover().tocoo()
         target = np.full(mesh.n_triangles, tolerance)
         np.minimum.at(target, cover.row, block_tolerance[cover.col])
-        marked = marked_in_blocks(mesh, est.tri_indicator, over > 1)
+        fraction = CORRECTION_BLOCK_FRACTION if scaled else BLOCK_FRACTION
+        marked = marked_in_blocks(mesh, est.tri_indicator, over > 1, fraction)
         if in_rect is not None:
             r = in_rect.tocoo()
             np.minimum.at(target, r.row, rect_tolerance[r.col])
-            marked |= marked_in_regions(in_rect, est.tri_indicator, rect_over > 1)
+            marked |= marked_in_regions(in_rect, est.tri_indicator, rect_over > 1, fraction)
         # a region's mean also moves with the error elsewhere (the level of the whole field):
         # while a region is over its tolerance, hold every triangle to it
         still_over = np.r_[block_tolerance[over > 1], rect_tolerance[rect_over > 1]]
