@@ -7,7 +7,8 @@ import pytest
 import scipy.sparse as sp
 
 import thermal
-from thermal.adapt import (MAX_BISECTIONS, _scaled_times, adaptive_solve, correction_bisections,
+from thermal import adapt
+from thermal.adapt import (_scaled_times, adaptive_solve, correction_bisections,
                            marked_dorfler, marked_in_regions)
 from thermal.floorplan import make_floorplan
 from thermal.gallery import exact_solution
@@ -183,9 +184,11 @@ def test_indicator_ignores_nodes_a_layer_does_not_have():
     assert indicator[off].max() <= indicator[~off].max()
 
 
-def test_a_scaled_correction_bisects_as_far_as_the_indicator_asks():
+def test_a_scaled_correction_bisects_as_far_as_the_indicator_asks(monkeypatch):
     """Error ∝ area for P1 and a triangle's error is its indicator over 3 (as a block max's):
     an excess of 3 needs two bisections; at least one where marked, none where not."""
+    monkeypatch.setattr(adapt, "MAX_BISECTIONS", 4)
+    MAX_BISECTIONS = adapt.MAX_BISECTIONS
     target = np.full(5, 0.1)
     indicator = np.array([0.15, 0.9, 0.9, 30.0, 0.9])
     marked = np.array([True, True, True, True, False])
@@ -201,21 +204,27 @@ def test_a_scaled_correction_bisects_as_far_as_the_indicator_asks():
     assert correction_bisections(indicator, np.full(5, 0.1), marked, region)[1] == 2
 
 
-def test_a_scaled_correction_meets_the_tolerance_in_fewer_rounds():
+def test_a_scaled_correction_meets_the_tolerance_and_deeper_bisection_takes_fewer_rounds(
+        monkeypatch):
     fp, power_w = _hot_spot_case()
     die = fp.bounds
     layer_rects = np.array([STACK3.footprint(l, die) for l in range(len(STACK3.layers))])
     mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_rects,
                         size_fn=_die_size_fn(die))
     tol = np.full(len(power_w), 0.1)
-    once = adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die)
-    scaled = adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die, scaled=True)
-    err_max, err_mean = _true_errors(scaled, fp, power_w, STACK3)
-    assert max(err_max.max(), err_mean.max()) <= 0.1 and scaled.estimate.value <= 0.1
-    assert len(scaled.history) < len(once.history)  # 3 rounds against 6
+    once = adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die, scaled=True)
+    monkeypatch.setattr(adapt, "MAX_BISECTIONS", 4)
+    deep = adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die, scaled=True)
+    for result in (once, deep):
+        err_max, err_mean = _true_errors(result, fp, power_w, STACK3)
+        assert max(err_max.max(), err_mean.max()) <= 0.1 and result.estimate.value <= 0.1
+    # from the initial mesh, 10x over the tolerance: 3 rounds against 6
+    assert len(deep.history) < len(once.history)
 
 
-def test_a_scaled_correction_bisects_once_where_it_would_outgrow_the_budget():
+def test_a_scaled_correction_bisects_once_where_it_would_outgrow_the_budget(monkeypatch):
+    monkeypatch.setattr(adapt, "MAX_BISECTIONS", 4)
+    MAX_BISECTIONS = adapt.MAX_BISECTIONS
     mesh = initial_mesh([[0.0, 0.0, 1e-3, 1e-3]], [[0.0, 0.0, 1e-3, 1e-3]])
     m = mesh.n_triangles
     far_over = np.full(m, 100.0)  # every triangle asks MAX_BISECTIONS: 2^4 children each

@@ -7,10 +7,13 @@ a tighter tolerance on critical blocks — is estimated within tolerance. The an
 solution of the last round. Otherwise the triangles holding the largest share of the error are
 bisected and the next round starts from the interpolated solution.
 
-The estimator strategy bisects each marked triangle once per round. A predicted mesh is meant
-to be nearly right, so its corrections (``scaled=True``) bisect each marked triangle as often
-as the excess of its indicator, or of its block's estimate, over the tolerance asks
-(:func:`correction_bisections`), to be done in one round where one suffices.
+The estimator strategy marks, in a block over its tolerance, the triangles with at least half
+its largest indicator, and bisects each marked triangle once per round. A predicted mesh is
+meant to be nearly right, and a block it leaves over its tolerance is mostly too coarse over
+much of its area, so its corrections (``scaled=True``) mark down to a tenth
+(:data:`CORRECTION_BLOCK_FRACTION`), and may bisect each marked triangle as often as its excess
+over the tolerance asks (:func:`correction_bisections`, up to :data:`MAX_BISECTIONS`, which the
+validation set put at 1).
 """
 
 from __future__ import annotations
@@ -70,14 +73,17 @@ def marked_dorfler(indicator: np.ndarray, target: np.ndarray, theta: float = DOR
     return marked
 
 
-MAX_BISECTIONS = 4
+MAX_BISECTIONS = 1
 """The most bisections one scaled correction (:func:`correction_bisections`) gives a triangle
 (1: bisect each marked triangle once, as the estimator loop does).
-``python benchmarks/size_safety.py --cases 36 --factors 1.7 2.0 --bisections 1 4`` (36
-generated validation cases, ml at 0.1 K, side by side; ``benchmarks/results/size_safety.md``):
-at SIZE_SAFETY 1.7, 112 → 106 solves and 26.0 → 23.4 s in all, at most 4 → 3 corrections, the
-same median DOFs (42,154) and median 0.25 s, worst true error 0.071 → 0.070 K; with a spreader
-1.5–3x the die (``--package``, 12 cases, at stop 14) 42 → 40 solves, 10.3 → 10.0 s."""
+``python benchmarks/size_safety.py --cases 36 --factors 1.7 --bisections 1 4 --block-fraction
+0.5 0.1`` (36 generated validation cases, ml at 0.1 K, side by side;
+``benchmarks/results/size_safety.md``): marking a tenth of a block's largest indicator
+(:data:`CORRECTION_BLOCK_FRACTION`), one bisection takes 102 solves and 21.4 s in all and up to
+4 take 102 and 24.9 s (more DOFs, at most 3 corrections against 2); marking half, up to 4 took
+106 solves and 25.4 s against one bisection's 112 and 28.3 s. Broad marking does what deep
+bisection did, at fewer DOFs. With a spreader 1.5–3x the die (``--package``, 12 cases, block
+fraction 0.1) 1 / 4 bisections: 38 / 36 solves, 7.7 / 7.9 s."""
 
 
 def correction_bisections(indicator: np.ndarray, target: np.ndarray, marked: np.ndarray,
@@ -120,10 +126,11 @@ CORRECTION_BLOCK_FRACTION = 0.1
 """:data:`BLOCK_FRACTION` in a scaled correction (a predicted mesh's): a block a predicted mesh
 leaves over its tolerance is mostly too coarse over much of its area, not only where the
 indicator peaks. ``python benchmarks/size_safety.py --cases 36 --factors 1.7 --block-fraction
-0.5 0.25 0.1`` (36 validation cases, ml at 0.1 K, side by side): 106 / 104 / 102 solves and
-23.8 / 22.4 / 21.5 s in all, the same median solves (2) and median s (0.25-0.26), worst true
-error 0.070 / 0.076 / 0.079 K; 0.03 and 0 gave 102 solves too, with more DOFs. With a spreader
-1.5-3x the die (``--package``, 12 cases) 0.5 / 0.1: 40 / 36 solves, 9.1 / 7.1 s."""
+0.5 0.25 0.1`` (36 validation cases, ml at 0.1 K, 4 bisections at most, side by side): 106 /
+104 / 102 solves and 23.8 / 22.4 / 21.5 s in all, the same median solves (2) and median s
+(0.25-0.26), worst true error 0.070 / 0.076 / 0.079 K; 0.03 and 0 gave 102 solves too, with
+more DOFs. With a spreader 1.5-3x the die (``--package``, 12 cases) 0.5 / 0.1: 40 / 36 solves,
+9.1 / 7.1 s."""
 
 
 def marked_in_regions(cover, indicator: np.ndarray, over: np.ndarray,
@@ -185,10 +192,11 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         Critical rectangles (x0, y0, x1, y1) held to their own tolerance
         (:mod:`thermal.critical`).
     scaled : bool
-        Bisect each marked triangle as often as its indicator, or its block's or critical
-        rectangle's estimate, asks (:func:`correction_bisections`) instead of once: the
-        correction of a predicted mesh, which is meant to be nearly right, so that one round
-        should fix it. A round that would then outgrow ``max_dofs`` bisects once.
+        The correction of a predicted mesh, meant to be nearly right: mark blocks and critical
+        rectangles over their tolerance down to :data:`CORRECTION_BLOCK_FRACTION`, and bisect
+        each marked triangle as often as its indicator, or its block's or rectangle's estimate,
+        asks (:func:`correction_bisections`, at most :data:`MAX_BISECTIONS` times). A round
+        that would then outgrow ``max_dofs`` bisects once.
     """
     from .critical import rect_cover
 
