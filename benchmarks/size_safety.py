@@ -120,7 +120,8 @@ def main(argv=None) -> int:
         print(f"case {i + 1}/{len(cases)} ({case.kind}, {len(fp.names)} blocks) done",
               flush=True)
     stacks = "a spreader 1.5-3x the die" if args.package else "die-sized layers"
-    print(f"\n### SIZE_SAFETY, OFF_DIE_GRADING, MAX_SIZE_FRACTION and MAX_BISECTIONS on "
+    print(f"\n### SIZE_SAFETY, OFF_DIE_GRADING, MAX_SIZE_FRACTION, MAX_BISECTIONS and "
+          f"CORRECTION_BLOCK_FRACTION on "
           f"{len(cases)} validation cases (seeds {SEED0}+), {stacks}, ml at {args.tolerance} K\n")
     print("| factor | off-die grading | size cap (die /) | bisections | block fraction "
           "| median DOFs | total DOFs "
@@ -130,7 +131,8 @@ def main(argv=None) -> int:
     for (f, g, c, b, x, m), r in rows.items():
         a = np.array(r, float)
         error = "—" if args.package else f"{a[:, 4].max():.3f}"
-        print(f"| {f:g} | {g:g} | {c:g} | {b} | {x:g} | {np.median(a[:, 0]):,.0f} | {a[:, 0].sum():,.0f} | "
+        print(f"| {f:g} | {g:g} | {c:g} | {b} | {x:g} | {np.median(a[:, 0]):,.0f} | "
+              f"{a[:, 0].sum():,.0f} | "
               f"{np.median(a[:, 1]):.0f} | {a[:, 1].sum():.0f} | {a[:, 2].max():.0f} | "
               f"{np.median(a[:, 3]):.2f} | {a[:, 3].sum():.1f} | {error} | {m} |")
     return 0

@@ -212,7 +212,13 @@ def test_a_scaled_correction_meets_the_tolerance_and_deeper_bisection_takes_fewe
     mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_rects,
                         size_fn=_die_size_fn(die))
     tol = np.full(len(power_w), 0.1)
+    monkeypatch.setattr(adapt, "MAX_BISECTIONS", 1)
     once = adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die, scaled=True)
+    # the correction marks down to CORRECTION_BLOCK_FRACTION of a block's largest indicator
+    monkeypatch.setattr(adapt, "CORRECTION_BLOCK_FRACTION", 0.5)
+    narrow = adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die, scaled=True)
+    assert narrow.history[1]["dofs"] < once.history[1]["dofs"]
+    monkeypatch.setattr(adapt, "CORRECTION_BLOCK_FRACTION", 0.1)
     monkeypatch.setattr(adapt, "MAX_BISECTIONS", 4)
     deep = adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die, scaled=True)
     for result in (once, deep):

@@ -80,7 +80,8 @@ MAX_BISECTIONS = 1
 0.5 0.1`` (36 generated validation cases, ml at 0.1 K, side by side;
 ``benchmarks/results/size_safety.md``): marking a tenth of a block's largest indicator
 (:data:`CORRECTION_BLOCK_FRACTION`), one bisection takes 102 solves and 21.4 s in all and up to
-4 take 102 and 24.9 s (more DOFs, at most 3 corrections against 2); marking half, up to 4 took
+4 take 102 and 24.9 s (more DOFs, at most 3 corrections against 2; worst true error 0.081
+against 0.079 K); marking half, up to 4 took
 106 solves and 25.4 s against one bisection's 112 and 28.3 s. Broad marking does what deep
 bisection did, at fewer DOFs. With a spreader 1.5–3x the die (``--package``, 12 cases, block
 fraction 0.1) 1 / 4 bisections: 38 / 36 solves, 7.7 / 7.9 s."""
@@ -125,12 +126,12 @@ the block's largest are marked too."""
 CORRECTION_BLOCK_FRACTION = 0.1
 """:data:`BLOCK_FRACTION` in a scaled correction (a predicted mesh's): a block a predicted mesh
 leaves over its tolerance is mostly too coarse over much of its area, not only where the
-indicator peaks. ``python benchmarks/size_safety.py --cases 36 --factors 1.7 --block-fraction
-0.5 0.25 0.1`` (36 validation cases, ml at 0.1 K, 4 bisections at most, side by side): 106 /
-104 / 102 solves and 23.8 / 22.4 / 21.5 s in all, the same median solves (2) and median s
-(0.25-0.26), worst true error 0.070 / 0.076 / 0.079 K; 0.03 and 0 gave 102 solves too, with
-more DOFs. With a spreader 1.5-3x the die (``--package``, 12 cases) 0.5 / 0.1: 40 / 36 solves,
-9.1 / 7.1 s."""
+indicator peaks. ``benchmarks/results/size_safety.md`` (36 generated validation cases, ml at
+0.1 K, side by side): at the shipped one bisection, 0.5 / 0.1 took 112 / 102 solves and
+28.3 / 21.4 s in all, worst true error 0.071 / 0.081 K; at 4 bisections 0.5 / 0.25 / 0.1 took
+106 / 104 / 102 solves and 23.8 / 22.4 / 21.5 s, and 0.03 and 0 took 102 solves too with more
+DOFs. With a spreader 1.5-3x the die (``--package``, 12 cases, 4 bisections) 0.5 / 0.1: 40 / 36
+solves, 9.1 / 7.1 s."""
 
 
 def marked_in_regions(cover, indicator: np.ndarray, over: np.ndarray,
