@@ -81,9 +81,8 @@ MAX_BISECTIONS = 1
 ``benchmarks/results/size_safety.md``): marking a tenth of a block's largest indicator
 (:data:`CORRECTION_BLOCK_FRACTION`), one bisection takes 102 solves and 21.4 s in all and up to
 4 take 102 and 24.9 s (more DOFs, at most 3 corrections against 2; worst true error 0.081
-against 0.079 K); marking half, up to 4 took
-106 solves and 25.4 s against one bisection's 112 and 28.3 s. Broad marking does what deep
-bisection did, at fewer DOFs. With a spreader 1.5–3x the die (``--package``, 12 cases, block
+against 0.079 K); marking half, up to 4 took 106 solves and 25.4 s against one bisection's 112
+and 28.3 s. Broad marking does what deep bisection did, at fewer DOFs. With a spreader 1.5–3x the die (``--package``, 12 cases, block
 fraction 0.1) 1 / 4 bisections: 38 / 36 solves, 7.7 / 7.9 s."""
 
 
@@ -264,8 +263,10 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         if still_over.size:
             target = np.minimum(target, still_over.min())
         marked |= marked_dorfler(est.tri_indicator, target) | (est.tri_indicator > 2 * target)
-        times = _scaled_times(mesh, est.tri_indicator, target, marked, over, in_rect, rect_over,
-                              info_fine["dofs"], max_dofs) if scaled else None
+        # one bisection each is what refined() does (MAX_BISECTIONS 1, the default)
+        times = (_scaled_times(mesh, est.tri_indicator, target, marked, over, in_rect, rect_over,
+                               info_fine["dofs"], max_dofs)
+                 if scaled and MAX_BISECTIONS > 1 else None)
         if times is not None:
             new, to_new = refined_times(mesh, times)
         else:
