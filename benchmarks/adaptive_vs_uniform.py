@@ -130,15 +130,16 @@ def load(key: str):
     return floorplan, np.asarray(power_w, dtype=np.float64), Stack.read(STACK)
 
 
-def initial(floorplan, stack):
-    """The production initial mesh, as ``thermal.solve`` builds it (a power map's cells are
-    not mesh features: its load is integrated exactly on any mesh)."""
+def initial(floorplan, stack, strategy: str = "uniform"):
+    """The production initial mesh of ``strategy``, as ``thermal.solve`` builds it (a power
+    map's cells are not mesh features: its load is integrated exactly on any mesh)."""
     from thermal.mesh import initial_mesh
-    from thermal.solve import _die_size_fn
+    from thermal.solve import _die_size_fn, start_fraction
 
     die = floorplan.bounds
     layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
-    return initial_mesh(floorplan.rects, layer_rects, size_fn=_die_size_fn(die))
+    return initial_mesh(floorplan.rects, layer_rects,
+                        size_fn=_die_size_fn(die, start_fraction(strategy)))
 
 
 # ------------------------------------------------------------------------------------------
@@ -272,7 +273,11 @@ def analyse(key: str, tolerance: float, max_dofs: int, ladder: bool,
     die = floorplan.bounds
     mesh = initial(floorplan, stack)
     exact = exact_values(floorplan, power_w, stack, mesh.block_rects)
-    runs = {t: adapted(mesh, stack, power_w, die, t, exact, max_dofs)
+    from thermal.solve import start_fraction
+
+    start = (mesh if start_fraction("estimator") == start_fraction("uniform")
+             else initial(floorplan, stack, "estimator"))
+    runs = {t: adapted(start, stack, power_w, die, t, exact, max_dofs)
             for t in sorted(set(convergence) | {tolerance}, reverse=True)}
     target = min((tolerance,) + tuple(convergence))
     return {"n_blocks": len(power_w), "power_w": float(power_w.sum()),

@@ -65,7 +65,7 @@ def pair_features(key: str, tolerances) -> list[dict]:
     from thermal.solve import block_stats
 
     fp, power_w, stack = avu.load(key)
-    mesh = avu.initial(fp, stack)
+    mesh = avu.initial(fp, stack, "estimator")
     exact = avu.exact_values(fp, power_w, stack, np.array(mesh.block_rects))
     layer, ambient = stack.power_layers[0], stack.ambient_K
     rows = []

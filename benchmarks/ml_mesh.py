@@ -239,11 +239,9 @@ def analyse(spec: tuple, tolerance: float, ladder: bool, ladder_max_dofs: int,
     floorplan, power_w, stack = case["floorplan"], case["power_w"], case["stack"]
     mesh = initial(floorplan, stack)
     r = np.array(mesh.block_rects)  # (x0, y0, x1, y1), snapped as every strategy's mesh is
-    snapped = dataclasses.replace(floorplan, left_m=r[:, 0], bottom_m=r[:, 1],
-                                  width_m=r[:, 2] - r[:, 0], height_m=r[:, 3] - r[:, 1])
     t = time.perf_counter()
     try:
-        exact = exact_for(snapped, case["power"], stack)
+        exact = exact_for(floorplan, case["power"], stack, snapped_to=mesh)
     except ValueError as exc:  # per-block conductivity kept, or a layer off the footprint
         return {"no_exact": str(exc), "snapped_rects": r}
     peak_K, peak_x, peak_y = exact.peak(stack.power_layers[0])

@@ -85,8 +85,8 @@ def main(argv=None) -> int:
     parser.add_argument("--grading", type=float, nargs="+", default=[predict.OFF_DIE_GRADING],
                         help="values of OFF_DIE_GRADING (matter only with --package)")
     parser.add_argument("--cap", type=float, nargs="+", default=[1 / predict.MAX_SIZE_FRACTION],
-                        help="values of 1 / MAX_SIZE_FRACTION (the largest predicted size is "
-                             "the die's shorter side over this)")
+                        help="values of 1 / MAX_SIZE_FRACTION (the largest predicted size, and "
+                             "the initial mesh's bound, is the die's shorter side over this)")
     parser.add_argument("--bisections", type=int, nargs="+", default=[adapt.MAX_BISECTIONS],
                         help="values of thermal.adapt.MAX_BISECTIONS (1: a correction bisects "
                              "each marked triangle once)")

@@ -84,7 +84,7 @@ def load_case():
 
 
 def coarsest_mesh(layer_rects, block_rects, die):
-    """Level 0: the production initial mesh (size bound 1/24 of the die's shorter side)."""
+    """Level 0: the uniform strategy's initial mesh (size bound 1/24 of the die's shorter side)."""
     from thermal.mesh import initial_mesh
     from thermal.solve import _die_size_fn
 

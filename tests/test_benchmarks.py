@@ -77,3 +77,26 @@ def test_estimator_family_runs_small():
     assert "| ev6 | 0.1 |" in run.stdout and "Narrowest band of the family" in run.stdout
     band = float(run.stdout.split("largest / smallest effectivity ")[1].split(",")[0])
     assert band >= 1.0
+
+
+def test_oracle_mesh_reaches_the_tolerance_below_every_strategy():
+    """The oracle (marking from the true error) meets 0.1 K against the exact solution with no
+    more DOFs than the coarsest uniform level that does, and no answer a two-level estimate
+    checks has fewer DOFs than its floor."""
+    run = subprocess.run([sys.executable, str(BENCHMARKS / "oracle_mesh.py"), "--first", "2",
+                          "--cases", "1", "--no-reference", "--out", "-"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    header = next(line for line in run.stdout.splitlines() if line.startswith("| case |"))
+    names = [c.strip() for c in header.split("|")[1:-1]]
+    row = next(line for line in run.stdout.splitlines() if line.startswith("| gen 10000002 |"))
+    cells = dict(zip(names, (c.strip() for c in row.split("|")[1:-1])))
+
+    def dofs(name):
+        return int(cells[name].split()[0].replace(",", ""))
+
+    oracle = min(dofs(f"oracle {rule}") for rule in ("sup", "block 0.5", "block 0.1")
+                 if "not reached" not in cells[f"oracle {rule}"])
+    assert oracle <= dofs("uniform needed") <= dofs("uniform strategy")
+    assert dofs("ml") >= dofs("floor ml") and dofs("estimator") >= dofs("floor 1/24")
+    assert dofs("uniform strategy") >= dofs("floor 1/24")

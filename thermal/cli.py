@@ -368,7 +368,7 @@ def _cmd_mesh(args) -> int:
     import numpy as np
 
     from .mesh import initial_mesh
-    from .solve import _die_size_fn
+    from .solve import _die_size_fn, start_fraction
 
     _check_out(args.out)
     fp, power, stack = _load(args)
@@ -380,7 +380,7 @@ def _cmd_mesh(args) -> int:
     layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
     rects = fp.rects
     spread = power_load(fp, power)
-    m = initial_mesh(rects, layer_rects, size_fn=_die_size_fn(die))
+    m = initial_mesh(rects, layer_rects, size_fn=_die_size_fn(die, start_fraction("ml")))
     predictor = predictor("ml", model) if model is not None or _has_shipped_model() else \
         predictor("heuristic", None)
     prediction = predictor.predict(fp, spread, stack, args.tolerance)

@@ -54,6 +54,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -541,7 +542,7 @@ def exact_solution(bounds, blocks_rects, block_power_w, layers: Sequence[tuple[f
                          np.atleast_2d(np.asarray(stats_rects, dtype=np.float64)))
 
 
-def exact_for(floorplan, power_w, stack, modes=None) -> ExactSolution:
+def exact_for(floorplan, power_w, stack, modes=None, snapped_to=None) -> ExactSolution:
     """:func:`exact_solution` for the project's own floorplan and stack objects.
 
     Parameters
@@ -555,6 +556,9 @@ def exact_for(floorplan, power_w, stack, modes=None) -> ExactSolution:
         The power goes to ``stack.power_layers[0]``.
     modes : int or (int, int), optional
         As in :func:`exact_solution`.
+    snapped_to : Mesh, optional
+        Take the blocks as this mesh has them (``block_rects``, after snapping): the geometry
+        its FEM solution is to be compared on.
 
     Raises
     ------
@@ -565,6 +569,10 @@ def exact_for(floorplan, power_w, stack, modes=None) -> ExactSolution:
     """
     from .power import PowerMap
 
+    if snapped_to is not None:
+        r = np.asarray(snapped_to.block_rects, dtype=np.float64)
+        floorplan = dataclasses.replace(floorplan, left_m=r[:, 0], bottom_m=r[:, 1],
+                                        width_m=r[:, 2] - r[:, 0], height_m=r[:, 3] - r[:, 1])
     if isinstance(power_w, Mapping):
         missing = [name for name in floorplan.names if name not in power_w]
         if missing:

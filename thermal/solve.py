@@ -415,7 +415,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     conductivity = floorplan.conductivity if np.isfinite(floorplan.conductivity).any() else None
     t_load = time.perf_counter()
 
-    m = initial_mesh(block_rects, layer_rects, size_fn=_die_size_fn(die))
+    m = initial_mesh(block_rects, layer_rects, size_fn=_die_size_fn(die, start_fraction(mesh)))
     t_mesh = time.perf_counter() - t_load
     t_predict, prediction, steps = 0.0, None, None
     if mesh in PREDICTED:
@@ -600,7 +600,26 @@ def level_estimate(change: float, previous_change: float) -> float:
     return float(change / (ratio - 1.0))
 
 
-def _die_size_fn(die, fraction: float = 1 / 24):
+START_FRACTION = 1 / 24
+"""Initial mesh of the uniform and estimator strategies: circumradius at most this fraction of
+the die's shorter side. The estimator loop needs it: from 1/8 it took 59,229 DOFs on ev6
+(3-layer stack, ``benchmarks/adaptive_vs_uniform.py``'s case) against 29,868
+(its Dörfler and block marking refine too broadly from a coarse start)."""
+
+
+def start_fraction(strategy: str) -> float:
+    """The initial mesh's size bound of a meshing strategy (its triangles' circumradius), as a
+    fraction of the die's shorter side: for the predicted strategies (:data:`PREDICTED`) the
+    largest size they may predict, :data:`thermal.predict.MAX_SIZE_FRACTION`, as they bisect
+    the mesh to their predicted size anyway; else :data:`START_FRACTION`."""
+    if strategy in PREDICTED:
+        from .predict import MAX_SIZE_FRACTION
+
+        return MAX_SIZE_FRACTION
+    return START_FRACTION
+
+
+def _die_size_fn(die, fraction: float = START_FRACTION):
     """Size bound for the initial mesh: circumradius ≤ ``fraction`` of the die's shorter side on
     the die, unbounded outside it (Ruppert's grading coarsens towards spreader and sink)."""
     x0, y0, x1, y1 = die
