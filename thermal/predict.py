@@ -82,11 +82,11 @@ triangles' circumradius (:func:`thermal.solve.start_fraction`; the uniform and e
 strategies start from 1/24).
 
 A predicted strategy answers on the red refinement of a refined initial mesh, so never with
-fewer than ~4x the initial mesh's unknowns. On the 50 held-out cases of
-``benchmarks/ml_mesh.py`` that floor is a median 0.160 of the uniform strategy's DOFs with the
-1/24 bound (above the 10% issue 6 asks for on half the cases), 0.065 with 1/12 and 0.060 with
-1/8 (``python benchmarks/oracle_mesh.py``, which also refines from the true error: on
-floorplans of few blocks that reaches 0.1 K with about the initial mesh's unknowns).
+fewer than ~4x the initial mesh's unknowns. On the 58 cases of ``benchmarks/ml_mesh.py`` that
+floor is a median 0.251 of the uniform strategy's DOFs with the 1/24 bound (above the 10%
+issue 6 asks for on 30 of them) and 0.067 with 1/12 (above 10% on 22): ``python
+benchmarks/oracle_mesh.py``, which also refines from the true error (a median 0.078 of the
+uniform strategy's DOFs reach 0.1 K that way).
 ``python benchmarks/size_safety.py --cases 36 --factors 1.7 --cap 24 12 8`` (36 validation
 cases, side by side): median 42,808 / 35,310 / 34,770 DOFs, 102 / 112 / 108 solves, 24.3 / 21.9
 / 21.5 s in all, worst true error 0.081 / 0.084 / 0.084 K; with a spreader 1.5-3x the die
