@@ -131,15 +131,10 @@ def load(key: str):
 
 
 def initial(floorplan, stack, strategy: str = "uniform"):
-    """The production initial mesh of ``strategy``, as ``thermal.solve`` builds it (a power
-    map's cells are not mesh features: its load is integrated exactly on any mesh)."""
-    from thermal.mesh import initial_mesh
-    from thermal.solve import _die_size_fn, start_fraction
+    """The production initial mesh of ``strategy`` (:func:`thermal.solve.start_mesh`)."""
+    from thermal.solve import start_mesh
 
-    die = floorplan.bounds
-    layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
-    return initial_mesh(floorplan.rects, layer_rects,
-                        size_fn=_die_size_fn(die, start_fraction(strategy)))
+    return start_mesh(floorplan, stack, strategy)
 
 
 # ------------------------------------------------------------------------------------------

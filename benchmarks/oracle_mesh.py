@@ -70,26 +70,19 @@ class ExactGrid:
     (x power-map cells) multiply-adds each."""
 
     def __init__(self, exact, layer: int, points: int = GRID_POINTS):
+        from scipy.interpolate import RegularGridInterpolator
+
         x0, y0, x1, y1 = exact.bounds
         longer = max(x1 - x0, y1 - y0)
-        nx = max(int(round(points * (x1 - x0) / longer)), 2)
-        ny = max(int(round(points * (y1 - y0) / longer)), 2)
-        self.x0, self.y0 = x0, y0
-        self.dx, self.dy = (x1 - x0) / (nx - 1), (y1 - y0) / (ny - 1)
-        self.values = exact.temperature_grid(np.linspace(x0, x1, nx), np.linspace(y0, y1, ny),
-                                             layer) - exact.ambient_K  # (ny, nx)
+        xs = np.linspace(x0, x1, max(int(round(points * (x1 - x0) / longer)), 2))
+        ys = np.linspace(y0, y1, max(int(round(points * (y1 - y0) / longer)), 2))
+        self.lo, self.hi = (x0, y0), (x1, y1)
+        self._interp = RegularGridInterpolator(
+            (ys, xs), exact.temperature_grid(xs, ys, layer) - exact.ambient_K)
 
     def at(self, xy: np.ndarray) -> np.ndarray:
         """Rise (K) at points (P, 2) on the die."""
-        ny, nx = self.values.shape
-        fx = np.clip((xy[:, 0] - self.x0) / self.dx, 0.0, nx - 1.0)
-        fy = np.clip((xy[:, 1] - self.y0) / self.dy, 0.0, ny - 1.0)
-        i = np.minimum(fx.astype(np.int64), nx - 2)
-        j = np.minimum(fy.astype(np.int64), ny - 2)
-        tx, ty = fx - i, fy - j
-        v = self.values
-        return ((1 - ty) * ((1 - tx) * v[j, i] + tx * v[j, i + 1])
-                + ty * ((1 - tx) * v[j + 1, i] + tx * v[j + 1, i + 1]))
+        return self._interp(np.clip(xy, self.lo, self.hi)[:, ::-1])
 
 
 def pointwise_error(mesh, theta: np.ndarray, grid: ExactGrid) -> np.ndarray:
@@ -106,15 +99,10 @@ def marked(rule: str, mesh, indicator: np.ndarray, over: np.ndarray, tol: float)
     """Triangles to bisect under ``rule`` (see the module notes)."""
     if rule == "sup":
         return indicator > tol
-    fraction = float(rule.split()[1])
-    cover = mesh.tri_cover().tocoo()  # as block_stats counts blocks (overlaps included)
-    keep = over[cover.col]
-    tri, blk = cover.row[keep], cover.col[keep]
-    top = np.zeros(len(over))
-    np.maximum.at(top, blk, indicator[tri])
-    mark = np.zeros(len(indicator), bool)
-    mark[tri[indicator[tri] >= fraction * top[blk]]] = True
-    return mark
+    from thermal.adapt import marked_in_regions
+
+    # blocks as block_stats counts them (overlaps included)
+    return marked_in_regions(mesh.tri_cover(), indicator, over, float(rule.split()[1]))
 
 
 def oracle_run(mesh0, stack, power_w, die, grid: ExactGrid, exact: dict, rule: str,

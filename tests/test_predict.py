@@ -440,8 +440,7 @@ def test_predicted_strategies_start_coarser_than_the_uniform_one(monkeypatch):
 
     import thermal.predict as predict
     from thermal.gallery import exact_for
-    from thermal.mesh import initial_mesh
-    from thermal.solve import START_FRACTION, _die_size_fn, block_stats, start_fraction
+    from thermal.solve import START_FRACTION, block_stats, start_fraction, start_mesh
 
     assert start_fraction("ml") == start_fraction("heuristic") == predict.MAX_SIZE_FRACTION
     assert start_fraction("uniform") == start_fraction("estimator") == START_FRACTION
@@ -449,10 +448,8 @@ def test_predicted_strategies_start_coarser_than_the_uniform_one(monkeypatch):
     case = generate_case(10_000_002, shared_footprint=True, max_blocks=300)  # 18 blocks
     fp = dataclasses.replace(case.floorplan,
                              conductivity=np.full(case.floorplan.n_blocks, np.nan))
-    stack, layer, die = case.stack, case.stack.power_layers[0], case.floorplan.bounds
-    layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
-    sizes = [initial_mesh(fp.rects, layer_rects, size_fn=_die_size_fn(die, start_fraction(s))
-                          ).n_nodes for s in ("ml", "uniform")]
+    stack, layer = case.stack, case.stack.power_layers[0]
+    sizes = [start_mesh(fp, stack, s).n_nodes for s in ("ml", "uniform")]
     assert sizes[0] < 0.5 * sizes[1]
     sol = thermal.solve(fp, case.power, stack, mesh="ml", tolerance=0.1)
     exact = exact_for(fp, case.power, stack, snapped_to=sol.mesh)

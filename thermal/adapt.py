@@ -82,8 +82,9 @@ MAX_BISECTIONS = 1
 (:data:`CORRECTION_BLOCK_FRACTION`), one bisection takes 102 solves and 21.4 s in all and up to
 4 take 102 and 24.9 s (more DOFs, at most 3 corrections against 2; worst true error 0.081
 against 0.079 K); marking half, up to 4 took 106 solves and 25.4 s against one bisection's 112
-and 28.3 s. Broad marking does what deep bisection did, at fewer DOFs. With a spreader 1.5–3x the die (``--package``, 12 cases, block
-fraction 0.1) 1 / 4 bisections: 38 / 36 solves, 7.7 / 7.9 s."""
+and 28.3 s. Broad marking does what deep bisection did, at fewer DOFs. With a spreader 1.5–3x
+the die (``--package``, 12 cases, block fraction 0.1) 1 / 4 bisections: 38 / 36 solves, 7.7 /
+7.9 s."""
 
 
 def correction_bisections(indicator: np.ndarray, target: np.ndarray, marked: np.ndarray,

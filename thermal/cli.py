@@ -365,22 +365,15 @@ def _text_report(sol, out) -> str:
 
 
 def _cmd_mesh(args) -> int:
-    import numpy as np
-
-    from .mesh import initial_mesh
-    from .solve import _die_size_fn, start_fraction
-
     _check_out(args.out)
     fp, power, stack = _load(args)
     model = _model(args)
     from .power import power_load
-    from .solve import MAX_DOFS, meshed_to_prediction, predictor
+    from .solve import MAX_DOFS, meshed_to_prediction, predictor, start_mesh
 
-    die = fp.bounds
-    layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
     rects = fp.rects
     spread = power_load(fp, power)
-    m = initial_mesh(rects, layer_rects, size_fn=_die_size_fn(die, start_fraction("ml")))
+    m = start_mesh(fp, stack, "ml")
     predictor = predictor("ml", model) if model is not None or _has_shipped_model() else \
         predictor("heuristic", None)
     prediction = predictor.predict(fp, spread, stack, args.tolerance)

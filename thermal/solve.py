@@ -410,12 +410,10 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     regions = resolved(floorplan, tolerance, stack.critical + critical_regions(critical))
     block_tolerance = regions.block_tolerance
     die = floorplan.bounds
-    layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
-    block_rects = floorplan.rects
     conductivity = floorplan.conductivity if np.isfinite(floorplan.conductivity).any() else None
     t_load = time.perf_counter()
 
-    m = initial_mesh(block_rects, layer_rects, size_fn=_die_size_fn(die, start_fraction(mesh)))
+    m = start_mesh(floorplan, stack, mesh)
     t_mesh = time.perf_counter() - t_load
     t_predict, prediction, steps = 0.0, None, None
     if mesh in PREDICTED:
@@ -617,6 +615,16 @@ def start_fraction(strategy: str) -> float:
 
         return MAX_SIZE_FRACTION
     return START_FRACTION
+
+
+def start_mesh(floorplan, stack, strategy: str) -> Mesh:
+    """The initial mesh a meshing strategy starts from: every block and layer-footprint edge,
+    triangles bounded by :func:`start_fraction` on the die (a power map's cells are not mesh
+    features: its load is integrated exactly on any mesh)."""
+    die = floorplan.bounds
+    layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
+    return initial_mesh(floorplan.rects, layer_rects,
+                        size_fn=_die_size_fn(die, start_fraction(strategy)))
 
 
 def _die_size_fn(die, fraction: float = START_FRACTION):
