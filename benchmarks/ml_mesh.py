@@ -223,6 +223,7 @@ def timed_run(spec: tuple, strategy: str, tolerance: float, max_dofs: int,
             "solves": _solve_count(summary, history), "rounds": len(history),
             "corrections": summary.get("corrections"), "seconds": seconds,
             "predict_s": float(sol.timings_s.get("predict", 0.0)),
+            "mesh_s": float(sol.timings_s.get("mesh", 0.0)),
             "estimate_K": float(sol.error_estimate_K),
             "block_max_K": hi + stack.ambient_K, "block_mean_K": mean + stack.ambient_K,
             "peak_K": float(np.nanmax(sol.theta[layer])) + stack.ambient_K,
@@ -345,6 +346,40 @@ def summary_table(results: list[dict], strategies, tolerance: float) -> str:
                      _g(_median([lv["level"] + 1 for _, lv in need]), 1), DASH,
                      _g(_median(ratio), 3), DASH])
     return _rows_table(header, rows)
+
+
+def limits_section(results: list[dict], strategies) -> list[str]:
+    """What bounds the DOF and time ratios: how far each strategy's estimate sits above its
+    true error, and ml's time without its prediction and meshing against uniform's."""
+    lines = []
+    pessimism = {}
+    for s in strategies:
+        ratios = [run["estimate_K"] / e for res in results if "exact" in res.get("analysis", {})
+                  for run in [res["runs"].get(s)] if _ok(run)
+                  for e in [errors_of(run, res["analysis"]["exact"])["block"]] if e > 0]
+        if ratios:
+            pessimism[s] = ratios
+    if pessimism:
+        lines.append("- Estimate over true error (the worst block max or mean, cases with an exact "
+                     "solution), median (min–max): " + "; ".join(
+                         f"{s} {_g(_median(r), 3)} ({_g(min(r), 3)}–{_g(max(r), 3)})"
+                         for s, r in pessimism.items())
+                     + ". An answer whose estimate meets the tolerance is this many times more "
+                     "accurate than the tolerance asks, and a P1 mesh's error goes as 1 / DOFs.")
+    if "ml" in strategies:
+        rest, share = [], []
+        for res in results:
+            ml, uni = res.get("runs", {}).get("ml"), res.get("runs", {}).get("uniform")
+            if _ok(ml) and _ok(uni) and "mesh_s" in ml:
+                fixed = ml["predict_s"] + ml["mesh_s"]
+                rest.append((ml["seconds"] - fixed) / uni["seconds"])
+                share.append(fixed / ml["seconds"])
+        if rest:
+            lines.append(f"- ml's wall time less its prediction and meshing (the initial mesh "
+                         f"included), over uniform's whole wall time: median {_g(_median(rest), 2)} "
+                         f"per case; prediction and meshing are a median {_g(_median(share), 2)} "
+                         f"of ml's own time.")
+    return lines or ["- no runs to compare"]
 
 
 def case_table(results: list[dict], strategies, tolerance: float) -> str:
@@ -616,6 +651,7 @@ def report(results: list[dict], args, strategies, command: str, run: dict,
             + ("" if now == run["digest"] else f", **changed during the run** (now {now}): "
                "the runs may mix versions"), "",
             "### Summary over all cases", "", summary_table(results, strategies, tol), "",
+            "### What bounds the ratios", "", *limits_section(results, strategies), "",
             "### Predicted hot spot against the exact peak", "",
             *hotspot_section(results, strategies), "",
             "### Where ml loses (more DOFs or time than heuristic or estimator, or error above "

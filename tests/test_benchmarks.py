@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,11 @@ def test_benchmark_runs_quick(script, expected):
     for text in expected:
         assert text in run.stdout, f"{script}: {text!r} missing from its output"
     assert "FAILED" not in run.stdout and "Traceback" not in run.stderr
+    if script == "ml_mesh.py":
+        # every strategy's estimate sits above its true error on the median case
+        line = next(l for l in run.stdout.splitlines() if l.startswith("- Estimate over true"))
+        medians = [float(m) for m in re.findall(r"[a-z]+ ([0-9.]+) \(", line.split(": ", 1)[1])]
+        assert len(medians) == 4 and min(medians) >= 1.0, line
 
 
 @pytest.mark.parametrize("script, args, expected", [
@@ -77,6 +83,11 @@ def test_estimator_family_runs_small():
     assert "| ev6 | 0.1 |" in run.stdout and "Narrowest band of the family" in run.stdout
     band = float(run.stdout.split("largest / smallest effectivity ")[1].split(",")[0])
     assert band >= 1.0
+    # a block's max cannot be further off than its worst pointwise error (up to the sampling
+    # of that error at nodes and edge midpoints)
+    share = run.stdout.split("(err_max / err_sup, ")[1].split(": ")[1]
+    low, high = (float(v) for v in share.split(" ")[0].split("–"))
+    assert 0.0 <= low <= high <= 1.1
 
 
 def test_oracle_mesh_reaches_the_tolerance_below_every_strategy():
