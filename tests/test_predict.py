@@ -146,6 +146,23 @@ def test_shipped_model_loads_and_predicts_deterministically():
     np.testing.assert_allclose(finer.size_m[free] / a.size_m[free], 0.5, rtol=1e-9)
 
 
+
+def test_shipped_model_is_read_once_and_shared_read_only():
+    from importlib import resources
+
+    from thermal.predict import MODEL_FILE, load_model
+
+    model = default_model()
+    assert default_model() is model  # not read again
+    with pytest.raises(ValueError):
+        model.size.value[0] = 0.0  # shared by every later solve: nobody may change it
+    with resources.as_file(resources.files("thermal") / "models" / MODEL_FILE) as path:
+        fresh = load_model(path)
+    fp, power, stack = _ev6()
+    power_w = np.array([power[n] for n in fp.names])
+    np.testing.assert_array_equal(model.predict(fp, power_w, stack, 0.1).size_m,
+                                  fresh.predict(fp, power_w, stack, 0.1).size_m)
+
 def test_features_are_the_physics_scales():
     """A uniform density gives a flat smoothed rise equal to q·λ²/(k·t) (in log10)."""
     from thermal.floorplan import make_floorplan

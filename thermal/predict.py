@@ -706,9 +706,26 @@ def _checked_forest(a: dict, bad, model: str) -> Forest:
 
 
 def default_model() -> ForestModel | None:
-    """The model shipped in the package, or None when it is not there."""
+    """The model shipped in the package, or None when it is not there.
+
+    Read once per process and file version (path, size, modification time) and shared by every
+    later call, with its arrays read-only: checking and reading it cost 0.016 s of a 0.26 s
+    ``thermal.solve`` on a generated 59-block case, each time, for a script that solves many.
+    """
     ref = resources.files("thermal") / "models" / MODEL_FILE
     if not ref.is_file():
         return None
     with resources.as_file(ref) as path:
-        return load_model(path)
+        stat = os.stat(path)
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if _DEFAULT_MODEL.get("key") != key:
+            model = load_model(path)
+            for forest in (model.size, model.rise):
+                for array in vars(forest).values():
+                    array.flags.writeable = False
+            _DEFAULT_MODEL.update(key=key, model=model)
+        return _DEFAULT_MODEL["model"]
+
+
+_DEFAULT_MODEL: dict = {}
+""":func:`default_model`'s model and the file version it was read from."""
