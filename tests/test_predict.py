@@ -146,7 +146,6 @@ def test_shipped_model_loads_and_predicts_deterministically():
     np.testing.assert_allclose(finer.size_m[free] / a.size_m[free], 0.5, rtol=1e-9)
 
 
-
 def test_shipped_model_is_read_once_and_shared_read_only():
     from importlib import resources
 
@@ -162,6 +161,7 @@ def test_shipped_model_is_read_once_and_shared_read_only():
     power_w = np.array([power[n] for n in fp.names])
     np.testing.assert_array_equal(model.predict(fp, power_w, stack, 0.1).size_m,
                                   fresh.predict(fp, power_w, stack, 0.1).size_m)
+
 
 def test_features_are_the_physics_scales():
     """A uniform density gives a flat smoothed rise equal to q·λ²/(k·t) (in log10)."""
