@@ -12,7 +12,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser as a package
+    import tomli as tomllib
 from pathlib import Path
 
 import pytest
