@@ -59,64 +59,30 @@ FORMAT = "thermal-forest"
 FORMAT_VERSION = 5
 MODEL_FILE = "hotspot_model.npz"
 SIZE_SAFETY = 1.7
-"""The predicted size is multiplied by this. The forest predicts the typical (log-mean) size,
-and the element count is dominated by where that is too small; bisection to a size bound also
-overshoots by up to √2. ``python benchmarks/size_safety.py --factors 1.7 2.0 2.4 2.8 3.4`` (12
-generated validation cases, seeds 20,000,000+, neither training nor test; ml at 0.1 K; every
-run within 0.05 K of the exact solution) measured, side by side, for the model of 54329b8:
-1.7 → median 43,569 DOFs, 2 solves, total 7.3 s; 2.0 → 39,674 DOFs, 2 solves, 6.4 s; 2.4 →
-39,088, 4 solves, 8.2 s; 2.8 → 36,816, 4, 8.2 s; 3.4 → 36,934, 5, 7.2 s (at most 3-4
-corrections each). A run before it: 1.4 → 51,494 DOFs, 9.6 s; 1.7 → 7.9 s; 2.0 → 7.0 s. 1.7
-has the best median time (0.30 s and 0.37 s in the two runs, 2.0 0.36 and 0.43 s), and on ev6
-(by hand) it needs no correction where 2.0 needs one on both stacks: under HotSpot's package
-64,044 DOFs in 0.43 s (2.0: 62,482 DOFs, two checks, 0.54 s; 1.4: 77,152, 0.48 s), on the
-3-layer stack 39,144 DOFs in 0.26 s. On 36 validation cases (``--cases 36 --factors 1.4 1.7
-2.0``): median 0.26 / 0.24 / 0.29 s, 24.3 / 23.7 / 22.3 s in all, 96 / 112 / 128 solves in all,
-median DOFs 51,108 / 42,154 / 39,322. The model before (f5e02b8's estimator labels) had its
-best at 1.4."""
+"""The forest's predicted element size is multiplied by this (dimensionless). The forest
+predicts the typical (log-mean) size, the element count is dominated by where that is too small,
+and bisection to a size bound overshoots by up to √2. Chosen in
+``benchmarks/results/size_safety.md`` (``benchmarks/size_safety.py --factors``)."""
 
 MAX_SIZE_FRACTION = 1 / 12
 """No predicted size (a triangle's longest edge) exceeds this fraction of the die's shorter side,
 and the initial mesh the predicted strategies bisect to their size has this bound on its
 triangles' circumradius (:func:`thermal.solve.start_fraction`; the uniform and estimator
-strategies start from 1/24).
-
-A predicted strategy answers on the red refinement of a refined initial mesh, so never with
-fewer than ~4x the initial mesh's unknowns. On the 58 cases of ``benchmarks/ml_mesh.py`` that
-floor is a median 0.251 of the uniform strategy's DOFs with the 1/24 bound (above the 10%
-issue 6 asks for on 30 of them) and 0.067 with 1/12 (above 10% on 22): ``python
-benchmarks/oracle_mesh.py``, which also refines from the true error (a median 0.078 of the
-uniform strategy's DOFs reach 0.1 K that way).
-``python benchmarks/size_safety.py --cases 36 --factors 1.7 --cap 24 12 8`` (36 validation
-cases, side by side): median 42,808 / 35,310 / 34,770 DOFs, 102 / 112 / 108 solves, 24.3 / 21.9
-/ 21.5 s in all, worst true error 0.081 / 0.084 / 0.084 K; with a spreader 1.5-3x the die
-(``--package``, 12 cases) 9.7 / 9.3 / 10.8 s; on ev6 (by hand, best of 3) under HotSpot's package
-0.40 / 0.34 / 0.51 s (0 / 0 / 1 correction), on the 3-layer stack 0.26 / 0.32 / 0.32 s (0 / 1 /
-1). 1/12 is the one that is not slower on any of the sets but ev6's 3-layer stack. Most of it
-is the cap: with the cap at 1/12 and the start left at 1/24 (by hand, the same 36 cases) ml
-took a median 35,347 DOFs, 2,417,535 in all and 118 solves, against 35,310, 2,336,994 and
-112 with the start at the cap."""
+strategies start from :data:`thermal.solve.START_FRACTION`). A predicted strategy answers on
+the red refinement of a refined initial mesh, so never with fewer than ~4x the initial mesh's
+unknowns: this bound sets that floor. Chosen in ``benchmarks/results/size_safety.md``
+(``--cap``); the floor is measured in ``benchmarks/results/oracle_mesh.md``."""
 
 OFF_DIE_SIZE_FRACTION = 1 / 24
-"""The size off the die (a spreader or sink larger than it) at the die's edge, as a fraction of
-the die's shorter side; it grows by :data:`OFF_DIE_GRADING` times the distance from the die.
-It stayed at the old cap when :data:`MAX_SIZE_FRACTION` went from 1/24 to 1/12. With the edge at
-the cap, as before this constant, ``python benchmarks/size_safety.py --package --factors 1.7
---cap 24 8`` (12 cases, a spreader 1.5-3x the die) took 54 solves and 11.9 s in all at 1/8
-against 38 and 8.6 s at 1/24 (the coarser spreader shifts the whole die field, and a correction
-follows); with the edge at 1/24, 42 solves and 10.0 s against 38 and 9.1 s."""
+"""The element size off the die (a spreader or sink larger than it) at the die's edge, as a
+fraction of the die's shorter side; it grows by :data:`OFF_DIE_GRADING` times the distance
+from the die. Chosen in ``benchmarks/results/size_safety.md`` (``--package --cap``)."""
 
 OFF_DIE_GRADING = 0.3
-"""Growth of the element size with the distance from the die, outside it. The model predicts
-sizes on the die only; the spreader and sink around it had the initial mesh's sizes, whose
-error shifted the level of the whole die field: on ev6 under HotSpot's package the first check
-estimated 0.115 K, nearly all of it a uniform change of Bpred_1 between the two levels, and a
-correction followed. ``python benchmarks/size_safety.py --package --factors 1.7 --grading inf
-0.5 0.3 0.2`` (the 12 validation cases with a spreader 1.5-3x the die, ml at 0.1 K, side by
-side): the initial mesh off the die (inf) took 8.6 s in all, median 79,448 DOFs and 4 solves,
-54 solves in all; 0.5 7.5 s, 60,106 DOFs, 4, 48; 0.3 7.1 s, 52,636, 2, 42; 0.2 7.2 s, 54,536,
-2, 42. A continuous size across the die's edge (the predicted size at the nearest die point
-plus the graded distance) changed nothing measurable (by hand: 53,309 DOFs, the same checks)."""
+"""Growth of the element size with the distance from the die, outside it (m per m). The model
+predicts sizes on the die only; a too coarse spreader and sink shift the level of the whole die
+field and cost a correction. Chosen in ``benchmarks/results/size_safety.md``
+(``--package --grading``)."""
 
 
 @dataclass(frozen=True)
@@ -614,14 +580,12 @@ class ForestModel:
 
 CORRECTION_SMOOTHING = 5.0
 """Gaussian width (raster cells) of the forests' corrections. A forest's output is piecewise
-constant, and its steps put spurious small elements and peaks into the prediction; on 12
-validation floorplans (``benchmarks/ml_ablation.py``) smoothing over 2 cells cut the median
-predicted mesh from 56,991 to 42,381 DOFs, over 5 cells to 41,496 with the median solves from
-3 to 2."""
+constant, and its steps put spurious small elements and peaks into the prediction. Chosen in
+``benchmarks/results/size_safety.md`` (constants' history)."""
 
 FOREST_STRIDE = 2
-"""The forests are evaluated on every second cell of the feature raster each way (a quarter of
-the cost: 0.55 s → 0.14 s on ev6)."""
+"""The forests are evaluated on every ``FOREST_STRIDE``-th cell of the feature raster each way
+(a quarter of the cost at 2; ``benchmarks/results/size_safety.md``, constants' history)."""
 
 
 def save_model(path, size: Forest, rise: Forest, meta: dict) -> None:
