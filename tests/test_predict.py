@@ -385,6 +385,19 @@ def test_solve_never_imports_scikit_learn():
     assert r.returncode == 0, r.stderr
 
 
+def test_train_without_scikit_learn_says_which_extra_to_install(tmp_path):
+    # scikit-learn is only in the [train] extra: without it 'thermal train' is one line, status 2
+    code = ("import sys\n"
+            "sys.modules['sklearn'] = None  # as if not installed\n"
+            "from thermal.cli import main\n"
+            "sys.exit(main(['train', '--samples', '1', '--out', sys.argv[1]]))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.npz")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "thermal[train]" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "m.npz").exists()
+
+
 def test_heuristic_size_follows_the_classic_p1_rule():
     fp, power, stack = _ev6()
     power_w = np.array([power[n] for n in fp.names])

@@ -322,10 +322,14 @@ def train_model(samples: int, seed: int, out, progress=None, jobs: int = 1,
     dict
         The model's metadata (training set, fit scores).
     """
-    from sklearn.ensemble import RandomForestRegressor
-
     from .errors import InputError
     from .predict import Forest, save_model
+
+    try:
+        from sklearn.ensemble import RandomForestRegressor
+    except ImportError:
+        raise InputError("training needs scikit-learn, which 'thermal solve' does not: "
+                         "pip install 'thermal[train]'", field="train") from None
 
     xs, sizes, rises, infos = [], [], [], []
     seeds = [seed * 1_000_003 + i for i in range(samples)]
