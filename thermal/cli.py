@@ -150,33 +150,32 @@ def _add_problem_args(s: argparse.ArgumentParser) -> None:
 
 def _load(args):
     """Floorplan, power and stack from the arguments."""
-    if args.layers is not None:
-        raise InputError("--layers (HotSpot .lcf stacks) is not available yet", file=str(args.layers))
-    if args.floorplan is None:
-        raise InputError("a FLOORPLAN file is required")
+    if args.layers is not None and args.stack is not None:
+        raise InputError("--layers (a HotSpot .lcf) and --stack are two stacks: give one")
     overrides = {}
     for item in args.set:
         name, sep, value = item.partition("=")
         if not sep or not name.lstrip("-"):
             raise InputError(f"--set expects NAME=VALUE, got {item!r}")
         overrides[name.lstrip("-")] = value
-    if overrides and args.config is None:
+    if overrides and args.config is None and args.layers is None:
         raise InputError("--set applies to a HotSpot --config")
-    if args.materials is not None and args.config is None:
+    if args.materials is not None and args.config is None and args.layers is None:
         raise InputError("--materials applies to a HotSpot --config")
     return load_inputs(args.floorplan, args.power, stack=args.stack, config=args.config,
                        materials=args.materials, overrides=overrides, row=args.row,
-                       map_extent=args.map_extent)
+                       map_extent=args.map_extent, layers=args.layers)
 
 
 def load_inputs(floorplan, power, stack=None, config=None, materials=None, overrides=None,
-                row: int | None = None, map_extent=None):
+                row: int | None = None, map_extent=None, layers=None):
     """Read and check everything ``thermal solve`` needs before it meshes.
 
     Parameters
     ----------
     floorplan, power : str or path-like
-        HotSpot ``.flp`` file, and a ``.ptrace`` file or a ``.csv``/``.npy`` power map.
+        HotSpot ``.flp`` file (None when the stack names a floorplan for every power layer),
+        and a ``.ptrace`` file or a ``.csv``/``.npy`` power map.
     stack, config : str or path-like, optional
         A native stack TOML or a HotSpot ``.config`` (at most one); neither: HotSpot's default.
     materials : str or path-like, optional
@@ -187,10 +186,14 @@ def load_inputs(floorplan, power, stack=None, config=None, materials=None, overr
         Power trace row; default the mean.
     map_extent : (x0, y0, x1, y1), optional
         The rectangle a power map covers (see :func:`thermal.power.read_power_map`).
+    layers : str or path-like, optional
+        A HotSpot ``.lcf`` layer file (:func:`thermal.io.lcf.read_lcf_stack`): its layers, then
+        ``config``'s spreader and sink.
 
     Returns
     -------
-    floorplan : Floorplan
+    floorplan : Floorplan or LayeredFloorplan
+        A :class:`~thermal.layered.LayeredFloorplan` when the stack names per-layer floorplans.
     power : dict of str to float, or PowerMap
         W per block (matching the floorplan's names), or the power map (on the die).
     stack : Stack
@@ -201,7 +204,7 @@ def load_inputs(floorplan, power, stack=None, config=None, materials=None, overr
         Anything wrong in any of the files, or between them (power names that don't match the
         floorplan, a spreader smaller than the die).
     """
-    from .floorplan import read_floorplan
+    from .layered import read_layer_floorplans
     from .power import MAP_SUFFIXES, power_vector, read_power_map, read_ptrace
     from .stack import Stack
 
@@ -211,25 +214,32 @@ def load_inputs(floorplan, power, stack=None, config=None, materials=None, overr
                          file=str(power))
     if map_extent is not None and not is_map:
         raise InputError("--map-extent applies to a .csv/.npy power map", file=str(power))
-    fp = read_floorplan(floorplan)
-    if is_map:
-        block_power = read_power_map(power, extent=map_extent)
-        block_power.extent_on(fp.bounds)
-    else:
-        trace = read_ptrace(power)
-        block_power = trace.mean() if row is None else trace.row(row)
-        power_vector(fp, block_power)
-    if stack is not None:
+    if layers is not None:
+        from .io.lcf import read_lcf_stack
+
+        s = read_lcf_stack(layers, config=config, materials=materials, overrides=overrides)
+    elif stack is not None:
         s = Stack.read(stack)
     elif config is not None:
         s = Stack.from_hotspot_config(config, materials=materials, overrides=overrides)
     else:
         s = Stack.default()
-    for i, layer in enumerate(s.layers):
-        if layer.floorplan is not None:  # read by Stack, not used by solve yet: don't ignore it
-            raise InputError(f"layer {layer.name!r} names its own floorplan ({layer.floorplan}): "
-                             f"per-layer floorplans are not available yet", file=s.path,
-                             line=dict(s.key_lines).get(f"layer.{i}.floorplan"))
+    fp = read_layer_floorplans(s, floorplan)
+    layered = getattr(fp, "block_layer", None) is not None
+    if is_map:
+        if layered:
+            raise InputError("a power map applies to a single power layer, not to per-layer "
+                             "floorplans: give a power trace", file=str(power))
+        block_power = read_power_map(power, extent=map_extent)
+        block_power.extent_on(fp.bounds)
+    else:
+        trace = read_ptrace(power)
+        block_power = trace.mean() if row is None else trace.row(row)
+        if layered:
+            fp.power_vector(block_power)
+        else:
+            power_vector(fp, block_power)
+    for i in range(len(s.layers)):
         s.footprint(i, fp.bounds)
     s.g_ambient(fp.bounds)
     return fp, block_power, s

@@ -390,6 +390,30 @@ def _resolve(name: str, base: Path | None) -> str:
     return name
 
 
+def materials_table(config: HotSpotConfig | None, materials: str | os.PathLike | None = None,
+                    overrides: Mapping[str, str] | None = None
+                    ) -> tuple[dict[str, tuple[float, float]], str]:
+    """The materials a config's names refer to, and where they came from: the ``materials``
+    file, else the config's ``-materials_file`` (beside the config, then the working directory),
+    else :data:`BUILTIN_MATERIALS`."""
+    return _materials_table(_effective(config, overrides), config, materials)
+
+
+def _materials_table(values: Mapping[str, _Value], config, materials):
+    base = Path(config.path).parent if config is not None and config.path else None
+    if materials is not None:
+        return read_materials(materials), os.fspath(materials)
+    if "materials_file" in values and values["materials_file"].text.lower() not in _UNSET:
+        named = values["materials_file"]
+        path = _resolve(named.text, base if named.rank == 1 else None)
+        if not os.path.exists(path):
+            raise named.error("materials_file", "no such materials file" + (
+                f" (looked beside the config, in {base}, and in the working directory)"
+                if named.rank == 1 and base is not None and not os.path.isabs(named.text) else ""))
+        return read_materials(path), path
+    return BUILTIN_MATERIALS, "the built-in table"
+
+
 def config_stack_params(config: HotSpotConfig | None, materials: str | os.PathLike | None = None,
                         overrides: Mapping[str, str] | None = None) -> dict:
     """The die / TIM / spreader / sink stack a HotSpot configuration describes.
@@ -419,18 +443,7 @@ def config_stack_params(config: HotSpotConfig | None, materials: str | os.PathLi
     values = _effective(config, overrides)
     _warn_unknown(config)
     _warn_unmodelled(values)
-    base = Path(config.path).parent if config is not None and config.path else None
-    table, table_name = BUILTIN_MATERIALS, "the built-in table"
-    if materials is not None:
-        table, table_name = read_materials(materials), os.fspath(materials)
-    elif "materials_file" in values and values["materials_file"].text.lower() not in _UNSET:
-        named = values["materials_file"]
-        path = _resolve(named.text, base if named.rank == 1 else None)
-        if not os.path.exists(path):
-            raise named.error("materials_file", "no such materials file" + (
-                f" (looked beside the config, in {base}, and in the working directory)"
-                if named.rank == 1 and base is not None and not os.path.isabs(named.text) else ""))
-        table, table_name = read_materials(path), path
+    table, table_name = _materials_table(values, config, materials)
 
     layers = []
     for name, t_key, k_key, p_key, m_key, side_key, power in _LAYER_KEYS:
