@@ -239,8 +239,10 @@ def read_layer_floorplans(stack, floorplan: str | os.PathLike | None = None):
                              line=lines.get(f"layer.{i}"))
         named[without[0]] = os.fspath(floorplan)
     elif floorplan is not None:
+        first = min(i for i in named if i in marked) if marked else min(named)
         raise InputError(f"FLOORPLAN {os.fspath(floorplan)} is not used: every power layer of "
-                         f"the stack names its own floorplan", file=stack.path)
+                         f"the stack names its own floorplan (omit FLOORPLAN)", file=stack.path,
+                         line=lines.get(f"layer.{first}.floorplan"))
     cache: dict[str, Floorplan] = {}
     parts = []
     for i, path in sorted(named.items()):
