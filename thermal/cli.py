@@ -342,6 +342,10 @@ def _cmd_solve(args) -> int:
     fp, power, stack = _load(args)
     for note in outputs["notes"]:
         warnings.warn(InputWarning(note))
+    if (args.config is not None or args.layers is not None) and not outputs["detailed_3D"] \
+            and any(math.isfinite(k) for k in fp.conductivity):
+        warnings.warn(InputWarning("the floorplan's columns 6-7 give per-block materials: HotSpot "
+                                   "uses them only with -detailed_3D on, thermal always does"))
     if args.dump_config:
         print(stack.to_toml(), end="")
         return 0
@@ -455,7 +459,7 @@ def _cmd_mesh(args) -> int:
     from .solve import MAX_DOFS, meshed_to_prediction, predictor, start_mesh
 
     rects = fp.rects
-    spread = power_load(fp, power)
+    spread = fp.power_vector(power) if hasattr(fp, "power_vector") else power_load(fp, power)
     m = start_mesh(fp, stack, "ml")
     predictor = predictor("ml", model) if model is not None or _has_shipped_model() else \
         predictor("heuristic", None)

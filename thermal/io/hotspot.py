@@ -535,7 +535,8 @@ def config_outputs(config: HotSpotConfig | None, overrides: Mapping[str, str] | 
     dict
         ``steady_file``, ``grid_steady_file`` (str or None), ``grid_rows``, ``grid_cols``
         (int), ``grid_map_mode`` (one of :data:`MAP_MODES`), ``grid_layer_file`` (str or None,
-        resolved beside the config first), ``notes`` (list of one-line str).
+        resolved beside the config first), ``notes`` (list of one-line str), ``detailed_3D``
+        (bool: HotSpot then uses the floorplans' per-block materials).
 
     Raises
     ------
@@ -588,7 +589,9 @@ def config_outputs(config: HotSpotConfig | None, overrides: Mapping[str, str] | 
         layer_file = _resolve(layer_file, base if named.rank == 1 else None)
     return {"steady_file": path("steady_file"), "grid_steady_file": path("grid_steady_file"),
             "grid_rows": count("grid_rows", "64"), "grid_cols": count("grid_cols", "64"),
-            "grid_map_mode": mode.text.lower(), "grid_layer_file": layer_file, "notes": notes}
+            "grid_map_mode": mode.text.lower(), "grid_layer_file": layer_file, "notes": notes,
+            "detailed_3D": values.get("detailed_3D", _Value("off", 0)).text.lower()
+            in ("on", "1", "true", "yes")}
 
 
 _PREFIXES = {"tim": "iface_", "spreader": "hsp_", "sink": "hsink_"}
