@@ -69,7 +69,7 @@ BAD_ARGS = {
     "unknown_option": (["--modle", "m.npz"], "unrecognized arguments: --modle m.npz"),
     "unknown_strategy": (["--mesh", "fine"], "argument --mesh: invalid choice: 'fine'"),
     "model_missing": (["--mesh", "ml", "--model", "m.npz"], "m.npz: no such model file"),
-    "layer_file": (["--layers", "stack.lcf"], "--layers (HotSpot .lcf stacks) is not available yet"),
+    "layer_file": (["--layers", "stack.lcf"], "stack.lcf: no such HotSpot layer configuration file"),
     "stack_and_config": (["--stack", str(DATA / "ev6_3layer.toml"), "--config",
                           str(DATA / "hotspot.config")], "not allowed with argument --stack"),
     "set_without_config": (["--set", "r_convec=0.2"], "--set applies to a HotSpot --config"),

@@ -169,7 +169,7 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
                    tolerance: float, block_conductivity=None, die_bounds=None,
                    max_dofs: int = 8_000_000, progress=None, steps: list | None = None,
                    rects: np.ndarray | None = None, rect_tolerance: np.ndarray | None = None,
-                   scaled: bool = False) -> Adapted:
+                   scaled: bool = False, block_layer: np.ndarray | None = None) -> Adapted:
     """Refine ``mesh`` adaptively until every block's estimated error is within its tolerance.
 
     Parameters
@@ -198,6 +198,10 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         each marked triangle as often as its indicator, or its block's or rectangle's estimate,
         asks (:func:`correction_bisections`, at most :data:`MAX_BISECTIONS` times). A round
         that would then outgrow ``max_dofs`` bisects once.
+    block_layer : (B,) int, optional
+        Stack layer of each block (a 3D stack's per-layer floorplans): its power and
+        conductivity go there, and its max and mean are estimated there. Default: every block
+        on the stack's first power layer.
     """
     from .critical import rect_cover
 
@@ -210,12 +214,13 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
     guess, history = None, []
     timings = {"assemble": 0.0, "solve": 0.0, "estimate": 0.0, "mesh": 0.0}
     t = time.perf_counter()
-    levels = _bisection_levels(mesh, steps, stack, power_w, block_conductivity, die_bounds)
+    levels = _bisection_levels(mesh, steps, stack, power_w, block_conductivity, die_bounds,
+                               block_layer)
     timings["mesh"] += time.perf_counter() - t
 
     def solved(m, x0, coarse):
         theta, info, system = steady_field(m, stack, power_w, block_conductivity, die_bounds,
-                                           x0=x0, coarse=coarse)
+                                           x0=x0, coarse=coarse, block_layer=block_layer)
         timings["assemble"] += info["assemble_s"]
         timings["solve"] += info["solve_s"]
         return theta, info, system
@@ -231,7 +236,8 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         theta_fine, info_fine, _ = solved(fine, (to_fine @ theta.T).T, fine_levels)
         t = time.perf_counter()
         in_rect = rect_cover(mesh, rects) if len(rects) else None
-        est = two_level_estimate(mesh, theta, fine, theta_fine, to_fine, power_layer, in_rect)
+        est = two_level_estimate(mesh, theta, fine, theta_fine, to_fine, power_layer, in_rect,
+                                 block_layer=block_layer)
         timings["estimate"] += time.perf_counter() - t
         over = np.maximum(est.block_max, est.block_mean) / block_tolerance
         rect_over = np.maximum(est.rect_max, est.rect_mean) / rect_tolerance
@@ -253,7 +259,10 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         target = np.full(mesh.n_triangles, tolerance)
         np.minimum.at(target, cover.row, block_tolerance[cover.col])
         fraction = CORRECTION_BLOCK_FRACTION if scaled else BLOCK_FRACTION
-        marked = marked_in_blocks(mesh, est.tri_indicator, over > 1, fraction)
+        if block_layer is None:
+            marked = marked_in_blocks(mesh, est.tri_indicator, over > 1, fraction)
+        else:  # blocks of several layers overlap: each block's own triangles, from the cover
+            marked = marked_in_regions(cover, est.tri_indicator, over > 1, fraction)
         if in_rect is not None:
             r = in_rect.tocoo()
             np.minimum.at(target, r.row, rect_tolerance[r.col])
@@ -304,7 +313,8 @@ def _kept(size: int, last_kept: int, coarsest: bool) -> bool:
     return coarsest or size <= COARSEN_RATIO * last_kept
 
 
-def _bisection_levels(mesh: Mesh, steps, stack, power_w, block_conductivity, die_bounds) -> list:
+def _bisection_levels(mesh: Mesh, steps, stack, power_w, block_conductivity, die_bounds,
+                      block_layer=None) -> list:
     """Multigrid levels (finest first) for a solve on ``mesh`` from the meshes it was bisected
     from (``steps``, coarsest first, each with its node prolongation onto the next).
 
@@ -325,7 +335,7 @@ def _bisection_levels(mesh: Mesh, steps, stack, power_w, block_conductivity, die
         pending = prolongation if pending is None else (pending @ prolongation).tocsr()
         if not _kept(coarser.n_nodes, last, i == len(steps) - 1):
             continue
-        system = assemble(coarser, stack, power_w, block_conductivity, die_bounds)
+        system = assemble(coarser, stack, power_w, block_conductivity, die_bounds, block_layer)
         levels.append((dof_prolongation(pending, finer, system.node2dof), system.matrix))
         pending, finer, last = None, system.node2dof, coarser.n_nodes
         if system.n_dofs <= COARSEST_DOFS:

@@ -10,7 +10,7 @@ The matrix is the sum of
   the system is an M-matrix,
 
 and the load is each block's (or power-map rectangle's) power spread uniformly over its
-rectangle on the power layer.
+rectangle on its layer (the power layer, or each block's own in a 3D stack).
 The stiffness is gathered per edge (cotangent weights summed with ``np.bincount``), so every
 entry is built from per-triangle arrays and the matrix comes from one COO → CSR conversion.
 """
@@ -41,7 +41,7 @@ class System:
         ``g_amb`` times the lumped mass per DOF (W/K); zero except on the bottom layer.
         Heat out = ``convection @ θ``.
     tri_power_density : (M,) float64
-        Power density of each triangle on the power layer in W/m².
+        Power density of each triangle in W/m², summed over the power layers.
     """
 
     matrix: sp.csr_matrix
@@ -131,8 +131,30 @@ def dof_numbering(mesh: Mesh, n_layers: int) -> np.ndarray:
     return node2dof
 
 
+def layer_block_of_tri(mesh: Mesh, blocks: np.ndarray) -> np.ndarray:
+    """(M,) the last of ``blocks`` (indices into the mesh's blocks) covering each triangle, -1
+    where none does: :attr:`Mesh.block_of_tri` among one layer's blocks."""
+    coo = mesh.cover[:, blocks].tocoo()
+    last = np.full(mesh.cover.shape[0], -1, dtype=np.int64)
+    np.maximum.at(last, coo.row, np.asarray(blocks, dtype=np.int64)[coo.col])
+    return last[mesh.root_of_tri]
+
+
+def layer_groups(block_layer: np.ndarray | None, n_blocks: int, default: int
+                 ) -> list[tuple[int, np.ndarray | None]]:
+    """``(layer, blocks)`` for each layer that has blocks; ``blocks`` is None when that layer
+    has every block (the one-floorplan case, kept on the mesh's own arrays)."""
+    if block_layer is None:
+        return [(int(default), None)]
+    block_layer = np.asarray(block_layer)
+    layers = np.unique(block_layer)
+    if len(layers) == 1:
+        return [(int(layers[0]), None)]
+    return [(int(l), np.flatnonzero(block_layer == l)) for l in layers]
+
+
 def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndarray | None = None,
-             die_bounds=None) -> System:
+             die_bounds=None, block_layer: np.ndarray | None = None) -> System:
     """Assemble the steady layered system.
 
     Parameters
@@ -148,6 +170,10 @@ def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndar
         Per-block conductivity of the power layer in W/(m K); NaN keeps the layer's own.
     die_bounds : tuple, optional
         (x0, y0, x1, y1) of the die, for the convection coefficient; default: layer 0's footprint.
+    block_layer : (B,) int, optional
+        Stack layer of each block (:attr:`thermal.layered.LayeredFloorplan.block_layer`): its
+        power and its conductivity go to that layer. Default: every block on the stack's first
+        power layer.
 
     Returns
     -------
@@ -163,12 +189,15 @@ def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndar
     weights = edge_weights(mesh.points, mesh.triangles)
     diagonal = np.zeros(offset)
     rows, cols, vals = [], [], []
-    power_layer = stack.power_layers[0]
+    groups = layer_groups(block_layer, mesh.cover.shape[1], stack.power_layers[0])
+    own_blocks = dict(groups)
     for l, layer in enumerate(layers):
         mask = in_layer[l]
         coeff = np.where(mask, layer.conductivity * layer.thickness_m, 0.0)
-        if l in stack.power_layers and block_conductivity is not None:
-            blk = mesh.block_of_tri
+        if block_conductivity is not None and (l in own_blocks if block_layer is not None
+                                               else l in stack.power_layers):
+            blocks = own_blocks.get(l)
+            blk = mesh.block_of_tri if blocks is None else layer_block_of_tri(mesh, blocks)
             own = np.where(blk >= 0, block_conductivity[np.maximum(blk, 0)], np.nan)
             coeff = np.where(mask & ~np.isnan(own), own * layer.thickness_m, coeff)
         edge_k = np.bincount(tri2edge.ravel(), (weights * coeff[:, None]).ravel(),
@@ -198,9 +227,16 @@ def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndar
     matrix = sp.coo_matrix((np.concatenate(vals + [diagonal]),
                             (np.concatenate(rows + [everything]), np.concatenate(cols + [everything]))),
                            shape=(offset, offset)).tocsr()
-    load, density = nodal_load(mesh, power_w, in_layer[power_layer])
     rhs = np.zeros(offset)
-    used = node2dof[power_layer] >= 0
-    rhs[node2dof[power_layer, used]] = load[used]
+    density = np.zeros(mesh.n_triangles)
+    for l, blocks in groups:
+        layer_power = power_w
+        if blocks is not None:
+            layer_power = np.zeros(len(power_w))
+            layer_power[blocks] = np.asarray(power_w, float)[blocks]
+        load, layer_density = nodal_load(mesh, layer_power, in_layer[l])
+        density = density + layer_density
+        used = node2dof[l] >= 0
+        rhs[node2dof[l, used]] += load[used]
     return System(matrix=matrix, rhs=rhs, node2dof=node2dof, convection=convection,
                   tri_power_density=density)

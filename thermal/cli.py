@@ -1,9 +1,12 @@
 """The ``thermal`` command line: a thin layer over the library (SPEC.md §4).
 
 A user's mistake prints one line ``thermal: error: FILE:LINE: message`` to stderr and exits with
-status 2; a solver failure exits with status 1; Ctrl-C (SIGINT) exits with 130 and SIGTERM with
-143. In every case nothing half-written is left behind: outputs are written into a temporary
-directory that is renamed into place only when complete (and removed when interrupted).
+status 2; a solver failure exits with status 1; a solve that stopped at the DOF cap
+(``--max-dofs``) before every block met its tolerance writes its results, warns, and exits with
+status 3 (:data:`EXIT_UNCONVERGED`) unless ``--allow-unconverged``; Ctrl-C (SIGINT) exits with
+130 and SIGTERM with 143. In every case nothing half-written is left behind: outputs are
+written into a temporary directory that is renamed into place only when complete (and removed
+when interrupted).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from .errors import InputError, InputWarning, SolverError
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_UNCONVERGED = 3     # the DOF cap stopped refinement above the tolerance
 EXIT_INTERRUPTED = 130   # 128 + SIGINT
 EXIT_TERMINATED = 143    # 128 + SIGTERM
 
@@ -66,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="thermal", description="Adaptive-mesh thermal simulator for SoC floorplans.")
     p.add_argument("--version", action="version", version=f"thermal {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
-    s = sub.add_parser("solve", help="steady temperatures of a floorplan")
+    s = sub.add_parser("solve", help="steady temperatures of a floorplan",
+                       epilog="exit status: 0 solved within tolerance; 1 solver failure; 2 bad "
+                              "input; 3 stopped at --max-dofs above the tolerance (results "
+                              "written; 0 with --allow-unconverged)")
     _add_problem_args(s)
     s.add_argument("--mesh", default="auto",
                    choices=["auto", "ml", "estimator", "uniform", "ml+estimator", "heuristic"],
@@ -82,7 +89,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=None, help="output directory")
     s.add_argument("--format", choices=["text", "json"], default="text")
     s.add_argument("--steady-file", type=Path, default=None,
-                   help="also write HotSpot's .steady format (block mean temperatures)")
+                   help="also write HotSpot's .steady format: every layer's block temperatures "
+                        "(default: the config's -steady_file)")
+    s.add_argument("--grid-steady-file", type=Path, default=None,
+                   help="also write HotSpot's grid format, every layer sampled on --grid-rows x "
+                        "--grid-cols cells over the die (default: the config's -grid_steady_file)")
+    s.add_argument("--grid-rows", type=_count, default=None,
+                   help="rows of the grid file (default: the config's -grid_rows, else 64)")
+    s.add_argument("--grid-cols", type=_count, default=None,
+                   help="columns of the grid file (default: the config's -grid_cols, else 64)")
+    s.add_argument("--grid-map-mode", choices=["avg", "center", "min", "max"], default=None,
+                   help="a grid cell's value: the mean over it or its centre's; a .steady "
+                        "block's: mean, centre, min or max (default: the config's "
+                        "-grid_map_mode, else avg)")
+    s.add_argument("--max-dofs", type=_count, default=None,
+                   help="cap on the unknowns; refinement stops before passing it "
+                        "(default 8,000,000)")
+    s.add_argument("--allow-unconverged", action="store_true",
+                   help="exit 0 even when --max-dofs stopped refinement above the tolerance "
+                        "(else exit status 3)")
+    s.add_argument("--dump-config", action="store_true",
+                   help="print the effective stack as native TOML and exit")
     s.add_argument("--no-plots", action="store_true", help="skip heatmap.png and mesh.png")
     m = sub.add_parser("mesh", help="the initial mesh of a floorplan, with a plot")
     _add_problem_args(m)
@@ -143,40 +170,65 @@ def _add_problem_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--materials", type=Path, help="HotSpot .materials for --config")
     s.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a HotSpot config value (with --config), e.g. --set r_convec=0.2")
-    s.add_argument("--layers", type=Path, help="HotSpot .lcf layer file (not available yet)")
+    s.add_argument("--layers", type=Path,
+                   help="HotSpot .lcf layer file: its layers (each with its floorplan; FLOORPLAN "
+                        "is then omitted), then --config's spreader and sink")
     s.add_argument("--row", type=_row_index, default=None,
                    help="0-based power trace row (default: the mean of all rows)")
 
 
 def _load(args):
     """Floorplan, power and stack from the arguments."""
-    if args.layers is not None:
-        raise InputError("--layers (HotSpot .lcf stacks) is not available yet", file=str(args.layers))
-    if args.floorplan is None:
-        raise InputError("a FLOORPLAN file is required")
+    if args.layers is not None and args.stack is not None:
+        raise InputError("--layers (a HotSpot .lcf) and --stack are two stacks: give one")
     overrides = {}
     for item in args.set:
         name, sep, value = item.partition("=")
         if not sep or not name.lstrip("-"):
             raise InputError(f"--set expects NAME=VALUE, got {item!r}")
         overrides[name.lstrip("-")] = value
-    if overrides and args.config is None:
+    if overrides and args.config is None and args.layers is None:
         raise InputError("--set applies to a HotSpot --config")
-    if args.materials is not None and args.config is None:
+    if args.materials is not None and args.config is None and args.layers is None:
         raise InputError("--materials applies to a HotSpot --config")
+    layers = args.layers
+    if layers is None and args.config is not None and args.stack is None:
+        layers = _config_outputs(args, overrides)["grid_layer_file"]
     return load_inputs(args.floorplan, args.power, stack=args.stack, config=args.config,
                        materials=args.materials, overrides=overrides, row=args.row,
-                       map_extent=args.map_extent)
+                       map_extent=args.map_extent, layers=layers)
+
+
+def _overrides(args) -> dict:
+    out = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if sep and name.lstrip("-"):
+            out[name.lstrip("-")] = value
+    return out
+
+
+def _config_outputs(args, overrides=None) -> dict:
+    """The HotSpot config's output options (:func:`thermal.io.hotspot.config_outputs`)."""
+    from .io.hotspot import config_outputs, read_config
+
+    if args.config is None and args.layers is None:
+        return config_outputs(None, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputWarning)  # warned once, by the stack's reading
+        config = read_config(args.config) if args.config is not None else None
+    return config_outputs(config, _overrides(args) if overrides is None else overrides)
 
 
 def load_inputs(floorplan, power, stack=None, config=None, materials=None, overrides=None,
-                row: int | None = None, map_extent=None):
+                row: int | None = None, map_extent=None, layers=None):
     """Read and check everything ``thermal solve`` needs before it meshes.
 
     Parameters
     ----------
     floorplan, power : str or path-like
-        HotSpot ``.flp`` file, and a ``.ptrace`` file or a ``.csv``/``.npy`` power map.
+        HotSpot ``.flp`` file (None when the stack names a floorplan for every power layer),
+        and a ``.ptrace`` file or a ``.csv``/``.npy`` power map.
     stack, config : str or path-like, optional
         A native stack TOML or a HotSpot ``.config`` (at most one); neither: HotSpot's default.
     materials : str or path-like, optional
@@ -187,10 +239,14 @@ def load_inputs(floorplan, power, stack=None, config=None, materials=None, overr
         Power trace row; default the mean.
     map_extent : (x0, y0, x1, y1), optional
         The rectangle a power map covers (see :func:`thermal.power.read_power_map`).
+    layers : str or path-like, optional
+        A HotSpot ``.lcf`` layer file (:func:`thermal.io.lcf.read_lcf_stack`): its layers, then
+        ``config``'s spreader and sink.
 
     Returns
     -------
-    floorplan : Floorplan
+    floorplan : Floorplan or LayeredFloorplan
+        A :class:`~thermal.layered.LayeredFloorplan` when the stack names per-layer floorplans.
     power : dict of str to float, or PowerMap
         W per block (matching the floorplan's names), or the power map (on the die).
     stack : Stack
@@ -201,7 +257,7 @@ def load_inputs(floorplan, power, stack=None, config=None, materials=None, overr
         Anything wrong in any of the files, or between them (power names that don't match the
         floorplan, a spreader smaller than the die).
     """
-    from .floorplan import read_floorplan
+    from .layered import read_layer_floorplans
     from .power import MAP_SUFFIXES, power_vector, read_power_map, read_ptrace
     from .stack import Stack
 
@@ -211,25 +267,32 @@ def load_inputs(floorplan, power, stack=None, config=None, materials=None, overr
                          file=str(power))
     if map_extent is not None and not is_map:
         raise InputError("--map-extent applies to a .csv/.npy power map", file=str(power))
-    fp = read_floorplan(floorplan)
-    if is_map:
-        block_power = read_power_map(power, extent=map_extent)
-        block_power.extent_on(fp.bounds)
-    else:
-        trace = read_ptrace(power)
-        block_power = trace.mean() if row is None else trace.row(row)
-        power_vector(fp, block_power)
-    if stack is not None:
+    if layers is not None:
+        from .io.lcf import read_lcf_stack
+
+        s = read_lcf_stack(layers, config=config, materials=materials, overrides=overrides)
+    elif stack is not None:
         s = Stack.read(stack)
     elif config is not None:
         s = Stack.from_hotspot_config(config, materials=materials, overrides=overrides)
     else:
         s = Stack.default()
-    for i, layer in enumerate(s.layers):
-        if layer.floorplan is not None:  # read by Stack, not used by solve yet: don't ignore it
-            raise InputError(f"layer {layer.name!r} names its own floorplan ({layer.floorplan}): "
-                             f"per-layer floorplans are not available yet", file=s.path,
-                             line=dict(s.key_lines).get(f"layer.{i}.floorplan"))
+    fp = read_layer_floorplans(s, floorplan)
+    layered = getattr(fp, "block_layer", None) is not None
+    if is_map:
+        if layered:
+            raise InputError("a power map applies to a single power layer, not to per-layer "
+                             "floorplans: give a power trace", file=str(power))
+        block_power = read_power_map(power, extent=map_extent)
+        block_power.extent_on(fp.bounds)
+    else:
+        trace = read_ptrace(power)
+        block_power = trace.mean() if row is None else trace.row(row)
+        if layered:
+            fp.power_vector(block_power)
+        else:
+            power_vector(fp, block_power)
+    for i in range(len(s.layers)):
         s.footprint(i, fp.bounds)
     s.g_ambient(fp.bounds)
     return fp, block_power, s
@@ -267,21 +330,41 @@ class _Progress(_StatusLine):
 def _cmd_solve(args) -> int:
     critical = _critical(args.critical)
     _check_out(args.out)
-    if args.steady_file is not None:
-        _check_writable_file(args.steady_file)
+    outputs = _config_outputs(args)
+    steady_file = args.steady_file or outputs["steady_file"]
+    grid_file = args.grid_steady_file or outputs["grid_steady_file"]
+    rows = args.grid_rows or outputs["grid_rows"]
+    cols = args.grid_cols or outputs["grid_cols"]
+    map_mode = args.grid_map_mode or (outputs["grid_map_mode"] if args.config else "avg")
+    for path in (steady_file, grid_file):
+        if path is not None:
+            _check_writable_file(path)
     fp, power, stack = _load(args)
+    for note in outputs["notes"]:
+        warnings.warn(InputWarning(note))
+    if (args.config is not None or args.layers is not None) and not outputs["detailed_3D"] \
+            and any(math.isfinite(k) for k in fp.conductivity):
+        warnings.warn(InputWarning("the floorplan's columns 6-7 give per-block materials: HotSpot "
+                                   "uses them only with -detailed_3D on, thermal always does"))
+    if args.dump_config:
+        print(stack.to_toml(), end="")
+        return 0
     model = _model(args)
-    from .solve import solve  # after the inputs are checked: bad input fails fast
+    from .solve import MAX_DOFS, solve  # after the inputs are checked: bad input fails fast
     progress = _Progress(args.format == "text")
     try:
         sol = solve(fp, power, stack, mesh=args.mesh, tolerance=args.tolerance, progress=progress,
-                    critical=critical, model=model)
+                    critical=critical, model=model, max_dofs=args.max_dofs or MAX_DOFS)
     finally:
         progress.close()
-    if args.steady_file is not None:  # before --out: a failure here leaves no results folder
-        from .io.hotspot import write_steady
+    if steady_file is not None:  # before --out: a failure here leaves no results folder
+        from .io.hotspot import steady_rows, write_steady
 
-        write_steady(args.steady_file, sol.blocks.names, sol.blocks.mean_K)
+        write_steady(steady_file, *steady_rows(sol, map_mode))
+    if grid_file is not None:
+        from .io.hotspot import grid_temperatures, write_grid_steady
+
+        write_grid_steady(grid_file, grid_temperatures(sol, rows, cols, map_mode))
     if args.out is not None:
         try:
             sol.write(args.out, plots=not args.no_plots, parallel=True)
@@ -291,15 +374,18 @@ def _cmd_solve(args) -> int:
             return EXIT_FAILURE
     summary = {**sol.summary(), **sol.timings()}
     if args.format == "json":
-        summary["blocks"] = [{"block": n, "max_K": float(a), "mean_K": float(b), "min_K": float(c)}
-                             for n, a, b, c in zip(sol.blocks.names, sol.blocks.max_K,
-                                                   sol.blocks.mean_K, sol.blocks.min_K)]
+        b = sol.blocks
+        summary["blocks"] = [{"block": n, "layer": b.layer_of(i), "max_K": float(b.max_K[i]),
+                              "mean_K": float(b.mean_K[i]), "min_K": float(b.min_K[i])}
+                             for i, n in enumerate(b.names)]
         print(json.dumps(summary, indent=2))
     else:
         print(_text_report(sol, args.out))
-    if sol.error_estimate_K > sol.tolerance_K:
+    if not sol.converged:
         print(f"thermal: warning: error estimate {sol.error_estimate_K:.3g} K is above the "
-              f"tolerance {sol.tolerance_K} K (refinement stopped at the DOF limit)", file=sys.stderr)
+              f"tolerance {sol.tolerance_K} K: refinement stopped at the DOF limit "
+              f"({sol.max_dofs:,}; raise --max-dofs or --tolerance)", file=sys.stderr)
+        return 0 if args.allow_unconverged else EXIT_UNCONVERGED
     return 0
 
 
@@ -355,7 +441,8 @@ def _text_report(sol, out) -> str:
     ]
     order = sorted(range(len(b)), key=lambda i: -b.max_K[i])
     shown = order if len(order) <= 40 else order[:20]
-    lines += [f"{b.names[i]:<20} {b.max_K[i]:9.2f} {b.mean_K[i]:9.2f} {b.min_K[i]:9.2f}" for i in shown]
+    lines += [f"{b.names[i]:<20} {b.max_K[i]:9.2f} {b.mean_K[i]:9.2f} {b.min_K[i]:9.2f}"
+              + (f"  {b.layer_of(i)}" if b.row_layers else "") for i in shown]
     if len(shown) < len(order):
         lines.append(f"... {len(order) - len(shown)} cooler blocks in blocks.csv")
     if out is not None:
@@ -372,7 +459,7 @@ def _cmd_mesh(args) -> int:
     from .solve import MAX_DOFS, meshed_to_prediction, predictor, start_mesh
 
     rects = fp.rects
-    spread = power_load(fp, power)
+    spread = fp.power_vector(power) if hasattr(fp, "power_vector") else power_load(fp, power)
     m = start_mesh(fp, stack, "ml")
     predictor = predictor("ml", model) if model is not None or _has_shipped_model() else \
         predictor("heuristic", None)

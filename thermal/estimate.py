@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from .mesh import Mesh
 from .refine import red_children_cover
-from .solve import block_stats
+from .solve import layer_block_stats
 
 MEAN_RATIO = 2.0
 """Error reduction of a red refinement assumed for block means (4 asymptotically for P1; 2
@@ -51,7 +51,7 @@ class ErrorEstimate:
         Largest |θ_h − I θ_H| (K) at the nodes of each coarse triangle's four children, over all
         layers: where the coarse mesh is too coarse.
     block_max, block_mean : (B,) float
-        Estimated error (K) of each block's max and mean on the power layer, fine solution.
+        Estimated error (K) of each block's max and mean on its layer, fine solution.
     peak : float
         Estimated error of the peak temperature (K).
     rect_max, rect_mean : (R,) float
@@ -72,8 +72,8 @@ class ErrorEstimate:
 
 
 def two_level_estimate(coarse: Mesh, theta_coarse: np.ndarray, fine: Mesh, theta_fine: np.ndarray,
-                       prolongation, power_layer: int = 0, rect_cover: sp.spmatrix | None = None
-                       ) -> ErrorEstimate:
+                       prolongation, power_layer: int = 0, rect_cover: sp.spmatrix | None = None,
+                       block_layer: np.ndarray | None = None) -> ErrorEstimate:
     """Compare a solution with the one on the red refinement of its mesh.
 
     Parameters
@@ -88,7 +88,11 @@ def two_level_estimate(coarse: Mesh, theta_coarse: np.ndarray, fine: Mesh, theta
         Layer whose block values are estimated.
     rect_cover : (M_coarse, R) sparse, optional
         Critical rectangles, as the coarse triangles in each
-        (:func:`thermal.critical.rect_cover`), whose max and mean are estimated too.
+        (:func:`thermal.critical.rect_cover`), whose max and mean are estimated too (on
+        ``power_layer``).
+    block_layer : (B,) int, optional
+        Stack layer of each block, whose max and mean are estimated there; default: every
+        block on ``power_layer``.
 
     Returns
     -------
@@ -104,19 +108,17 @@ def two_level_estimate(coarse: Mesh, theta_coarse: np.ndarray, fine: Mesh, theta
     nodes = np.c_[coarse.triangles, tri2edge + n]                            # the 6 fine nodes
     tri_indicator = change.max(axis=0)[nodes].max(axis=1)
 
-    pointwise = change[power_layer]
-
-    def region_errors(cover_coarse, cover_fine):
-        hi_c, mean_c, _ = block_stats(coarse, theta_coarse[power_layer], cover_coarse)
-        hi_f, mean_f, _ = block_stats(fine, theta_fine[power_layer], cover_fine)
+    def region_errors(cover_coarse, cover_fine, layers=None):
+        hi_c, mean_c, _ = layer_block_stats(coarse, theta_coarse, layers, power_layer, cover_coarse)
+        hi_f, mean_f, _ = layer_block_stats(fine, theta_fine, layers, power_layer, cover_fine)
         # A block's max is a point value whose location moves between levels, so the change of
         # the max alone can vanish by chance; the largest pointwise change on the block bounds
         # it from above but can be far larger. The estimate takes the larger of the two.
-        sup_change, _, _ = block_stats(fine, pointwise, cover_fine)
+        sup_change, _, _ = layer_block_stats(fine, change, layers, power_layer, cover_fine)
         return (np.maximum(np.abs(hi_f - hi_c) / (MEAN_RATIO - 1.0), sup_change / (MAX_RATIO - 1.0)),
                 np.abs(mean_f - mean_c) / (MEAN_RATIO - 1.0))
 
-    block_max, block_mean = region_errors(None, None)
+    block_max, block_mean = region_errors(None, None, block_layer)
     rect_max = rect_mean = np.zeros(0)
     if rect_cover is not None and rect_cover.shape[1]:
         rect_max, rect_mean = region_errors(rect_cover, red_children_cover(rect_cover))

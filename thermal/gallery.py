@@ -141,14 +141,17 @@ class ExactSolution:
         Power sources as ``(left, bottom, width, height)``, m: the blocks, or a power map's
         rectangles.
     power_density : ndarray, shape (S,)
-        W/m² of each source on the power layer.
+        W/m² of each source on its layer.
     power_layer : int
+        The (first) layer that takes power.
     sheet_conductance : ndarray, shape (L,)
         ``k_l t_l`` of each layer, W/K.
     g_ambient : float
         Conductance from the last layer to ambient, W/(m² K).
     blocks : ndarray, shape (B, 4), optional
         The rectangles whose max/mean/min the block statistics give; default ``rects``.
+    source_layer : ndarray, shape (S,), optional
+        The layer each source lies in; default ``power_layer`` for all.
     """
 
     bounds: tuple[float, float, float, float]
@@ -161,10 +164,15 @@ class ExactSolution:
     g_ambient: float
     blocks: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    source_layer: np.ndarray | None = None
 
     def __post_init__(self):
         if self.blocks is None:
             object.__setattr__(self, "blocks", self.rects)
+        layer = np.full(len(self.power_density), self.power_layer, dtype=np.int64) \
+            if self.source_layer is None else np.array(self.source_layer, dtype=np.int64)
+        layer.setflags(write=False)
+        object.__setattr__(self, "source_layer", layer)
         for name in ("coefficients", "rects", "power_density", "sheet_conductance", "blocks"):
             a = np.array(getattr(self, name), dtype=np.float64)
             a.setflags(write=False)
@@ -177,6 +185,16 @@ class ExactSolution:
     @property
     def n_layers(self) -> int:
         return self.coefficients.shape[0]
+
+    def _on(self, layer: int) -> np.ndarray:
+        """(S,) bool: the sources in ``layer`` (whose edges the tail correction follows there)."""
+        return self.source_layer == layer
+
+    def with_blocks(self, rects) -> "ExactSolution":
+        """The same solution whose block statistics are over ``rects`` (B', 4) ``(left, bottom,
+        width, height)`` instead: e.g. one layer's blocks of a 3D stack."""
+        return dataclasses.replace(self, blocks=np.atleast_2d(np.asarray(rects, np.float64)),
+                                   _cache={})
 
     @property
     def modes(self) -> tuple[int, int]:
@@ -226,15 +244,18 @@ class ExactSolution:
     # ------------------------------------------------------------------------------------
     # Point and grid evaluation
 
-    def _tail(self, u: np.ndarray, v: np.ndarray, grid: bool) -> np.ndarray:
-        """Tail correction (K) on the power layer at local points (u, v), or on the grid
-        ``v x u`` (shape (len(v), len(u))) when ``grid``."""
+    def _tail(self, u: np.ndarray, v: np.ndarray, grid: bool, layer: int | None = None
+              ) -> np.ndarray:
+        """Tail correction (K) on ``layer`` (default the power layer) at local points (u, v),
+        or on the grid ``v x u`` (shape (len(v), len(u))) when ``grid``."""
+        layer = self.power_layer if layer is None else layer
+        on = self._on(layer)
         (w, h), (mu, nu) = self.size_m, self._wavenumbers()
-        ax, bx, cy, dy = self._block_intervals()
-        wx, wy = self._tail_weights()
+        ax, bx, cy, dy = (e[on] for e in self._block_intervals())
+        wx, wy = (t[on] for t in self._tail_weights())
         tx = _neumann_poisson(u, ax, bx, w) - np.cos(np.multiply.outer(u, mu)) @ wx.T  # (P, B)
         ty = _neumann_poisson(v, cy, dy, h) - np.cos(np.multiply.outer(v, nu)) @ wy.T
-        scale = self.power_density / self.sheet_conductance[self.power_layer]
+        scale = self.power_density[on] / self.sheet_conductance[layer]
         chi_x, chi_y = _indicator(u, ax, bx, w), _indicator(v, cy, dy, h)
         if grid:
             return (chi_y * scale) @ tx.T + (ty * scale) @ chi_x.T
@@ -250,13 +271,14 @@ class ExactSolution:
         cv, sv = np.cos(nu * v), np.sin(nu * v)
         theta = rows[0] @ cv
         grad = np.array([rows[1] @ cv, -rows[0] @ (nu * sv)])
-        if layer == self.power_layer:
+        on = self._on(layer)
+        if on.any():
             uu, vv = np.array([u]), np.array([v])
-            theta += self._tail(uu, vv, grid=False)[0]
+            theta += self._tail(uu, vv, grid=False, layer=layer)[0]
             (w, h) = self.size_m
-            ax, bx, cy, dy = self._block_intervals()
-            wx, wy = self._tail_weights()
-            scale = self.power_density / self.sheet_conductance[self.power_layer]
+            ax, bx, cy, dy = (e[on] for e in self._block_intervals())
+            wx, wy = (t[on] for t in self._tail_weights())
+            scale = self.power_density[on] / self.sheet_conductance[layer]
             dtx = _neumann_poisson(uu, ax, bx, w, order=1)[0] + (mu * su) @ wx.T
             dty = _neumann_poisson(vv, cy, dy, h, order=1)[0] + (nu * sv) @ wy.T
             grad += [(scale * _indicator(vv, cy, dy, h)[0] * dtx).sum(),
@@ -280,8 +302,8 @@ class ExactSolution:
             us, vs = u[s:s + chunk], v[s:s + chunk]
             out[s:s + chunk] = ((np.cos(np.multiply.outer(us, mu)) @ a)
                                 * np.cos(np.multiply.outer(vs, nu))).sum(axis=1)
-            if layer == self.power_layer:
-                out[s:s + chunk] += self._tail(us, vs, grid=False)
+            if self._on(layer).any():
+                out[s:s + chunk] += self._tail(us, vs, grid=False, layer=layer)
         return (out + self.ambient_K).reshape(shape)
 
     def temperature_grid(self, xs, ys, layer: int = 0) -> np.ndarray:
@@ -298,8 +320,8 @@ class ExactSolution:
             theta = (cy @ a.T) @ cx.T
         else:
             theta = cy @ (a.T @ cx.T)
-        if layer == self.power_layer:
-            theta += self._tail(u, v, grid=True)
+        if self._on(layer).any():
+            theta += self._tail(u, v, grid=True, layer=layer)
         return theta + self.ambient_K
 
     # ------------------------------------------------------------------------------------
@@ -314,9 +336,10 @@ class ExactSolution:
         ix = _cos_integrals(ax, blocks[:, 2], mu)                        # (B, M)
         iy = _cos_integrals(cy, blocks[:, 3], nu)                        # (B, N)
         theta = ((ix @ self.coefficients[layer]) * iy).sum(axis=1)
-        if layer == self.power_layer:
-            sx, tx, sy, ty = self._block_intervals()                     # the sources, i
-            wx, wy = self._tail_weights()
+        on = self._on(layer)
+        if on.any():
+            sx, tx, sy, ty = (e[on] for e in self._block_intervals())    # the sources, i
+            wx, wy = (t[on] for t in self._tail_weights())
             # ∫ over block j of χ_i(y) T^x_i(x): overlap_y(i, j) * ∫_{a_j}^{b_j} T^x_i dx
             vx = _neumann_poisson(np.r_[ax, bx], sx, tx, w, order=-1)    # (2B, S): rows j, cols i
             vy = _neumann_poisson(np.r_[cy, dy], sy, ty, h, order=-1)
@@ -325,7 +348,7 @@ class ExactSolution:
             int_ty = (vy[nb:] - vy[:nb]) - iy @ wy.T
             over_x = np.clip(np.minimum(bx[:, None], tx) - np.maximum(ax[:, None], sx), 0, None)
             over_y = np.clip(np.minimum(dy[:, None], ty) - np.maximum(cy[:, None], sy), 0, None)
-            scale = self.power_density / self.sheet_conductance[self.power_layer]
+            scale = self.power_density[on] / self.sheet_conductance[layer]
             theta += ((over_y * int_tx + over_x * int_ty) * scale).sum(axis=1)
         return theta / (blocks[:, 2] * blocks[:, 3]) + self.ambient_K
 
@@ -451,7 +474,7 @@ def _auto_modes(length: float, density_max: float, sheet: float, screening: floa
 def exact_solution(bounds, blocks_rects, block_power_w, layers: Sequence[tuple[float, float]],
                    h: float, ambient_K: float, power_layer: int = 0,
                    modes: int | tuple[int, int] | None = None,
-                   stats_rects=None) -> ExactSolution:
+                   stats_rects=None, source_layers=None) -> ExactSolution:
     """Steady layered temperature of block powers as a (tail-corrected) cosine series.
 
     Parameters
@@ -480,6 +503,10 @@ def exact_solution(bounds, blocks_rects, block_power_w, layers: Sequence[tuple[f
         Rectangles ``(left, bottom, width, height)`` whose block statistics the solution gives,
         when they are not the power rectangles (the floorplan's blocks under a power map);
         default ``blocks_rects``.
+    source_layers : array_like of int, shape (B,), optional
+        The layer each block's power is dissipated in (a 3D stack with power in several
+        layers: each mode's layer system then takes a source in every one of them); default
+        ``power_layer`` for every block.
 
     Returns
     -------
@@ -506,6 +533,11 @@ def exact_solution(bounds, blocks_rects, block_power_w, layers: Sequence[tuple[f
         raise ValueError("thicknesses, conductivities and h must be positive")
     if not 0 <= power_layer < len(layers):
         raise ValueError(f"power_layer {power_layer} is not one of the {len(layers)} layers")
+    source_layer = (np.full(len(power), power_layer, dtype=np.int64) if source_layers is None
+                    else np.asarray(source_layers, dtype=np.int64).ravel())
+    if source_layer.shape != power.shape or not (
+            (source_layer >= 0) & (source_layer < len(layers))).all():
+        raise ValueError(f"source_layers must give one of the {len(layers)} layers per block")
 
     sheet = thickness * conductivity
     half = thickness / (2 * conductivity)
@@ -513,12 +545,15 @@ def exact_solution(bounds, blocks_rects, block_power_w, layers: Sequence[tuple[f
     g_ambient = 1.0 / (half[-1] + 1.0 / h)
     density = power / (rects[:, 2] * rects[:, 3])
 
+    sources = np.unique(source_layer) if len(source_layer) else np.array([power_layer])
     if modes is None:
-        coupling = (np.r_[0.0, g_between] + np.r_[g_between, g_ambient])[power_layer]
-        screening = coupling / sheet[power_layer]
-        rho = float(np.abs(density).max(initial=0.0))
-        m = _auto_modes(width, rho, sheet[power_layer], screening)
-        n = _auto_modes(height, rho, sheet[power_layer], screening)
+        m = n = 0
+        for layer in sources:
+            coupling = (np.r_[0.0, g_between] + np.r_[g_between, g_ambient])[layer]
+            screening = coupling / sheet[layer]
+            rho = float(np.abs(density[source_layer == layer]).max(initial=0.0))
+            m = max(m, _auto_modes(width, rho, sheet[layer], screening))
+            n = max(n, _auto_modes(height, rho, sheet[layer], screening))
     else:
         m, n = (modes, modes) if np.ndim(modes) == 0 else modes
         m, n = int(m), int(n)
@@ -531,15 +566,20 @@ def exact_solution(bounds, blocks_rects, block_power_w, layers: Sequence[tuple[f
     norm_y = np.where(nu == 0, 1.0, 2.0) / height
     ix = _cos_integrals(rects[:, 0] - x0, rects[:, 2], mu) * norm_x          # (B, M)
     iy = _cos_integrals(rects[:, 1] - y0, rects[:, 3], nu) * norm_y          # (B, N)
-    q_hat = (ix * density[:, None]).T @ iy                                    # (M, N) W/m²
     lam = np.add.outer(mu**2, nu**2)
-    coefficients = _layer_response(sheet, g_between, g_ambient, lam, power_layer) * q_hat
+    coefficients = 0.0
+    for layer in sources:
+        on = source_layer == layer
+        q_hat = (ix[on] * density[on, None]).T @ iy[on]                      # (M, N) W/m²
+        coefficients = coefficients + _layer_response(sheet, g_between, g_ambient, lam,
+                                                      int(layer)) * q_hat
     return ExactSolution(bounds=(x0, y0, x1, y1), coefficients=coefficients,
                          ambient_K=float(ambient_K), rects=rects, power_density=density,
                          power_layer=int(power_layer), sheet_conductance=sheet,
                          g_ambient=float(g_ambient),
                          blocks=None if stats_rects is None else
-                         np.atleast_2d(np.asarray(stats_rects, dtype=np.float64)))
+                         np.atleast_2d(np.asarray(stats_rects, dtype=np.float64)),
+                         source_layer=source_layer)
 
 
 def exact_for(floorplan, power_w, stack, modes=None, snapped_to=None) -> ExactSolution:
@@ -553,7 +593,9 @@ def exact_for(floorplan, power_w, stack, modes=None, snapped_to=None) -> ExactSo
         ``floorplan.names``), or a raster power map (:class:`thermal.power.PowerMap`): its
         rectangles are the sources and the floorplan's blocks the statistics' regions.
     stack : Stack
-        The power goes to ``stack.power_layers[0]``.
+        The power goes to ``stack.power_layers[0]``, or for a
+        :class:`~thermal.layered.LayeredFloorplan` each block's to its own layer
+        (``power_w`` may then be a mapping of the power layers' block names).
     modes : int or (int, int), optional
         As in :func:`exact_solution`.
     snapped_to : Mesh, optional
@@ -573,6 +615,9 @@ def exact_for(floorplan, power_w, stack, modes=None, snapped_to=None) -> ExactSo
         r = np.asarray(snapped_to.block_rects, dtype=np.float64)
         floorplan = dataclasses.replace(floorplan, left_m=r[:, 0], bottom_m=r[:, 1],
                                         width_m=r[:, 2] - r[:, 0], height_m=r[:, 3] - r[:, 1])
+    block_layer = getattr(floorplan, "block_layer", None)
+    if block_layer is not None and isinstance(power_w, Mapping):
+        power_w = floorplan.power_vector(power_w)
     if isinstance(power_w, Mapping):
         missing = [name for name in floorplan.names if name not in power_w]
         if missing:
@@ -598,7 +643,8 @@ def exact_for(floorplan, power_w, stack, modes=None, snapped_to=None) -> ExactSo
                           [(layer.thickness_m, layer.conductivity) for layer in stack.layers],
                           h=float(stack.h_bottom(bounds)), ambient_K=float(stack.ambient_K),
                           power_layer=int(stack.power_layers[0]), modes=modes,
-                          stats_rects=stats)
+                          stats_rects=stats,
+                          source_layers=block_layer if stats is None else None)
 
 
 def slicing_rects(n_blocks: int, seed: int, die=(0.0, 0.0, 0.012, 0.010)) -> np.ndarray:

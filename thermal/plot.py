@@ -120,6 +120,45 @@ def plot_heatmap(path: str | PathLike, points: np.ndarray, triangles: np.ndarray
     return fig
 
 
+def plot_heatmap_layers(path: str | PathLike, points: np.ndarray, layers: Sequence[tuple],
+                        peak: tuple | None = None, title: str | None = None):
+    """:func:`plot_heatmap` of several layers of a 3D stack side by side, one colour scale.
+
+    Parameters
+    ----------
+    layers : sequence of (name, triangles, values_K, rects, names)
+        Each panel: its title, the layer's triangles, nodal temperatures (K) and its blocks.
+    peak : (T_K, x_m, y_m, name), optional
+        The peak, marked on the panel called ``name``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    points = np.asarray(points, dtype=np.float64)
+    panels_in = [(name, *_checked_mesh(points, tri)[1:], np.asarray(v, np.float64),
+                  _checked_rects(r), n) for name, tri, v, r, n in layers]
+    used = [v[_used_nodes(len(points), tri)] for _, tri, v, _, _ in panels_in]
+    clim = _clim(min(u.min() for u in used) - ZERO_CELSIUS_K,
+                 max(u.max() for u in used) - ZERO_CELSIUS_K)
+    boxes = [_union_box(_points_box(points, tri), _rects_box(r)) for _, tri, _, r, _ in panels_in]
+    title = title or "temperature"
+    fig, panels, cax = _layout(boxes, colorbar=True, titled_panels=True,
+                               title_lines=title.count("\n") + 1)
+    for panel, (name, tri, values, rects, names) in zip(panels, panels_in):
+        image = _draw_temperature(panel.ax, points, tri, values, clim)
+        _draw_rects(panel.ax, rects, colour="white", halo="black")
+        _draw_names(panel, rects, names, colour="black", halo="white")
+        panel.ax.set_title(name)
+        if peak is not None and peak[3] == name:
+            _mark_peak(panel, peak[:3])
+    _colorbar(fig, image, cax, "temperature (°C)")
+    _suptitle(fig, title)
+    if path is not None:
+        _saved(fig, path)
+    return fig
+
+
 def plot_mesh(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
               rects: np.ndarray, names: Sequence[str] | None = None,
               footprints: Sequence[Sequence[float]] = (), title: str | None = None,

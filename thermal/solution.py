@@ -32,13 +32,19 @@ class Peak(NamedTuple):
 
 @dataclass(frozen=True)
 class BlockTable:
-    """Per-block temperatures on the power layer, floorplan order."""
+    """Per-block temperatures on the power layer, floorplan order; in a 3D stack, one row per
+    (layer, block), layer by layer, ``row_layers`` naming each row's layer."""
 
     names: tuple[str, ...]
     layer: str
     max_K: np.ndarray
     mean_K: np.ndarray
     min_K: np.ndarray
+    row_layers: tuple[str, ...] = ()
+
+    def layer_of(self, i: int) -> str:
+        """The layer of row ``i``."""
+        return self.row_layers[i] if self.row_layers else self.layer
 
     def __len__(self) -> int:
         return len(self.names)
@@ -87,6 +93,11 @@ class Solution:
         What the predictor said before the solve (strategies "ml" and "heuristic").
     critical : list of dict
         ``name``, ``tolerance_K`` and ``estimate_K`` of each critical block.
+    converged : bool
+        Whether every block and region met its tolerance (False: refinement stopped at
+        ``max_dofs``).
+    max_dofs : int or None
+        The cap on unknowns the solve ran under.
     """
 
     floorplan: object
@@ -103,6 +114,8 @@ class Solution:
     solver: dict = field(default_factory=dict)
     prediction: object = None
     critical: list = field(default_factory=list)
+    converged: bool = True
+    max_dofs: int | None = None
 
     @property
     def ambient_K(self) -> float:
@@ -119,12 +132,15 @@ class Solution:
 
     @cached_property
     def blocks(self) -> BlockTable:
-        from .solve import block_stats
+        from .solve import layer_block_stats
 
-        hi, mean, lo = block_stats(self.mesh, self.theta[self.power_layer])
+        block_layer = getattr(self.floorplan, "block_layer", None)
+        hi, mean, lo = layer_block_stats(self.mesh, self.theta, block_layer, self.power_layer)
         amb = self.ambient_K
-        return BlockTable(tuple(self.floorplan.names), self.stack.layers[self.power_layer].name,
-                          hi + amb, mean + amb, lo + amb)
+        names = [layer.name for layer in self.stack.layers]
+        rows = () if block_layer is None else tuple(names[l] for l in block_layer)
+        return BlockTable(tuple(self.floorplan.names), names[self.power_layer],
+                          hi + amb, mean + amb, lo + amb, rows)
 
     @cached_property
     def peak(self) -> Peak:
@@ -168,6 +184,7 @@ class Solution:
             **self._prediction_summary(),
             "tolerance_K": self.tolerance_K,
             "error_estimate_K": _json_float(self.error_estimate_K),
+            "converged": self.converged,
             "energy_balance_rel": self.energy_balance_rel,
             "power_W": float(np.sum(self.power_w)),
             "ambient_K": self.ambient_K,
@@ -194,7 +211,8 @@ class Solution:
         w.writerow(["block", "layer", "max_K", "mean_K", "min_K"])
         b = self.blocks
         for i, name in enumerate(b.names):
-            w.writerow([name, b.layer, f"{b.max_K[i]:.4f}", f"{b.mean_K[i]:.4f}", f"{b.min_K[i]:.4f}"])
+            w.writerow([name, b.layer_of(i), f"{b.max_K[i]:.4f}", f"{b.mean_K[i]:.4f}",
+                        f"{b.min_K[i]:.4f}"])
         return out.getvalue()
 
     def plot(self, path=None, kind: str = "heatmap"):
@@ -206,6 +224,9 @@ class Solution:
 
         fp = self.floorplan
         rects = fp.rects
+        block_layer = getattr(fp, "block_layer", None)
+        if kind == "heatmap" and block_layer is not None:
+            return self._plot_power_layers(path, block_layer)
         if kind == "heatmap":
             tri = self.mesh.triangles[self.mesh.tri_in_layer[self.power_layer]]
             peak = self.peak
@@ -235,6 +256,24 @@ class Solution:
                 title=f"{self.strategy}: prediction before the solve ({corrections} "
                       f"correction{'' if corrections == 1 else 's'} after it), and the answer")
         raise ValueError(f"unknown plot kind {kind!r}")
+
+    def _plot_power_layers(self, path, block_layer):
+        """The heatmap of a 3D stack: every power layer (each with its own blocks) a panel."""
+        from . import plot
+
+        fp, peak = self.floorplan, self.peak
+        layers = [l for l in np.unique(block_layer) if l in self.stack.power_layers] or \
+            [self.power_layer]
+        panels = []
+        for l in layers:
+            rows = np.flatnonzero(block_layer == l)
+            panels.append((self.stack.layers[l].name,
+                           self.mesh.triangles[self.mesh.tri_in_layer[l]],
+                           self.temperature_K[l], fp.rects[rows], [fp.names[i] for i in rows]))
+        return plot.plot_heatmap_layers(
+            path, self.mesh.points, panels, peak=(peak.temperature_K, peak.x_m, peak.y_m,
+                                                  peak.layer),
+            title=f"power layers: {self.strategy} mesh, ±{self.error_estimate_K:.2g} K")
 
     def _critical_boxes(self) -> list:
         """(x0, y0, x1, y1) of each critical block and rectangle, for the mesh plot."""

@@ -14,7 +14,7 @@ import os
 import time
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import scipy.sparse as sp
@@ -265,6 +265,34 @@ def block_stats(mesh: Mesh, field: np.ndarray, cover: sp.spmatrix | None = None
     return hi, mean, lo
 
 
+def layer_block_stats(mesh: Mesh, theta: np.ndarray, block_layer: np.ndarray | None,
+                      default_layer: int = 0, cover: sp.spmatrix | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`block_stats` of each block on its own layer.
+
+    Parameters
+    ----------
+    theta : (L, N)
+        Nodal field per layer.
+    block_layer : (B,) int or None
+        Stack layer of each block; None: every block on ``default_layer``.
+    cover : (M, B) sparse, optional
+        Default ``mesh.tri_cover()``.
+    """
+    from .assemble import layer_groups
+
+    cover = mesh.tri_cover() if cover is None else cover
+    groups = layer_groups(block_layer, cover.shape[1], default_layer)
+    if groups[0][1] is None:
+        return block_stats(mesh, theta[groups[0][0]], cover)
+    cover = sp.csc_matrix(cover)
+    out = tuple(np.full(cover.shape[1], np.nan) for _ in range(3))
+    for l, blocks in groups:
+        for o, v in zip(out, block_stats(mesh, theta[l], cover[:, blocks])):
+            o[blocks] = v
+    return out
+
+
 BYTES_PER_DOF = 900
 """Peak memory of an assembled and solved unknown with its multigrid hierarchy: 985 MiB for
 1.73M DOFs measured (benchmarks/results/solver_scaling.md), about 600 B each; 900 leaves
@@ -304,7 +332,7 @@ def check_memory(n_unknowns: int, available: int | None = None) -> None:
 
 def steady_field(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity=None,
                  die_bounds=None, x0: np.ndarray | None = None, method: str = "auto",
-                 coarse: list | None = None):
+                 coarse: list | None = None, block_layer: np.ndarray | None = None):
     """Assemble and solve one mesh; check the heat balance.
 
     Parameters
@@ -313,6 +341,8 @@ def steady_field(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity=None
         Initial guess per layer (NaN outside footprints is ignored).
     method, coarse
         See :func:`solve_linear`.
+    block_layer : (B,) int, optional
+        Stack layer of each block (:func:`thermal.assemble.assemble`).
 
     Returns
     -------
@@ -323,7 +353,7 @@ def steady_field(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity=None
     """
     t0 = time.perf_counter()
     check_memory(mesh.n_nodes * len(stack.layers))
-    system = assemble(mesh, stack, power_w, block_conductivity, die_bounds)
+    system = assemble(mesh, stack, power_w, block_conductivity, die_bounds, block_layer)
     t1 = time.perf_counter()
     guess = None
     if x0 is not None:
@@ -406,7 +436,11 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     stack = Stack.default() if stack is None else stack
     if isinstance(power, PowerTrace):
         power = power.mean() if row is None else power.row(row)
-    spread = power_load(floorplan, power)  # W per block, or a power map's RasterPower
+    block_layer = _checked_layers(floorplan, stack, power)
+    if block_layer is not None and isinstance(power, Mapping):
+        spread = floorplan.power_vector(power)
+    else:
+        spread = power_load(floorplan, power)  # W per block, or a power map's RasterPower
     regions = resolved(floorplan, tolerance, stack.critical + critical_regions(critical))
     block_tolerance = regions.block_tolerance
     die = floorplan.bounds
@@ -428,7 +462,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         result = adaptive_solve(m, stack, spread, block_tolerance, tolerance, conductivity, die,
                                 max_dofs=max_dofs, progress=progress, steps=steps,
                                 rects=regions.rects, rect_tolerance=regions.rect_tolerance,
-                                scaled=mesh in PREDICTED)
+                                scaled=mesh in PREDICTED, block_layer=block_layer)
         m, theta, info, history = result.mesh, result.theta, result.info, result.history
         block_error = np.maximum(result.estimate.block_max, result.estimate.block_mean)
         rect_error = np.maximum(result.estimate.rect_max, result.estimate.rect_mean)
@@ -438,11 +472,13 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     else:
         m, theta, info, history, block_error, rect_error, estimate, timings, t_refine = \
             _uniform_solve(m, stack, spread, conductivity, die, regions, tolerance, max_dofs,
-                           progress, t_start)
+                           progress, t_start, block_layer)
         t_mesh += t_refine
     timings.update(load=t_load - t_start, predict=t_predict, mesh=t_mesh,
                    total=time.perf_counter() - t_start)
     region_error = np.r_[block_error[regions.block_index], rect_error]
+    converged = bool(estimate <= tolerance and not (block_error > block_tolerance).any()
+                     and not (rect_error > regions.rect_tolerance).any())
     critical_report = [{**entry, "estimate_K": float(e)}
                        for entry, e in zip(regions.report, region_error)]
     return Solution(floorplan=floorplan, stack=stack, mesh=m,
@@ -450,7 +486,37 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
                     theta=theta, strategy=mesh, tolerance_K=tolerance, error_estimate_K=estimate,
                     energy_balance_rel=info["energy_balance_rel"], history=history,
                     timings_s=timings, solver=info, prediction=prediction,
-                    critical=critical_report)
+                    critical=critical_report, converged=converged, max_dofs=max_dofs)
+
+
+def _checked_layers(floorplan, stack, power) -> np.ndarray | None:
+    """The stack layer of each block of a :class:`~thermal.layered.LayeredFloorplan` (None for
+    a plain floorplan), checked against the stack.
+
+    Raises
+    ------
+    InputError
+        Two power layers but one plain floorplan (whose power would go to one of them only); a
+        floorplan layer the stack does not have; a power map on a layered floorplan.
+    """
+    from .power import PowerMap
+
+    block_layer = getattr(floorplan, "block_layer", None)
+    if block_layer is None:
+        marked = [layer.name for layer in stack.layers if layer.power]
+        if len(marked) > 1:
+            raise InputError(f"{len(marked)} layers take power ({', '.join(marked)}) but the "
+                             f"floorplan is one layer's: give each power layer its own floorplan "
+                             f"(thermal.layered.layered_floorplan, or floorplan = in the stack)",
+                             file=stack.path)
+        return None
+    if block_layer.size and not 0 <= block_layer.min() <= block_layer.max() < len(stack.layers):
+        raise InputError(f"the floorplan has blocks on layer {int(block_layer.max())} but the "
+                         f"stack has {len(stack.layers)} layers", file=stack.path)
+    if isinstance(power, PowerMap):
+        raise InputError("a power map applies to a single power layer, not to per-layer "
+                         "floorplans: give a power trace", file=stack.path)
+    return np.asarray(block_layer)
 
 
 def shipped_model_exists() -> bool:
@@ -520,7 +586,7 @@ def meshed_to_prediction(m, prediction, floorplan, regions, tolerance, max_dofs)
 
 
 def _uniform_solve(m, stack, power_w, conductivity, die, regions, tolerance, max_dofs,
-                   progress, t_start):
+                   progress, t_start, block_layer=None):
     """Red-refine until the level-to-level estimate meets every block's and critical
     rectangle's tolerance."""
     from .critical import rect_cover
@@ -538,10 +604,10 @@ def _uniform_solve(m, stack, power_w, conductivity, die, regions, tolerance, max
     in_rects = rect_cover(m, regions.rects) if len(regions.rects) else None
     while True:
         theta, info, system = steady_field(m, stack, power_w, conductivity, die, x0=theta,
-                                           coarse=levels)
+                                           coarse=levels, block_layer=block_layer)
         timings["assemble"] += info["assemble_s"]
         timings["solve"] += info["solve_s"]
-        stats = block_stats(m, theta[power_layer])
+        stats = layer_block_stats(m, theta, block_layer, power_layer)
         if in_rects is not None:
             stats = tuple(np.r_[a, b] for a, b in
                           zip(stats, block_stats(m, theta[power_layer], in_rects)))

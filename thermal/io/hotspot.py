@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import numpy as np
+
 from ..errors import InputError, InputWarning
 
 __all__ = [
     "HOTSPOT_DEFAULTS", "BUILTIN_MATERIALS", "HotSpotConfig", "read_text", "data_lines",
     "parse_number", "read_config", "read_materials", "config_stack_params", "write_steady",
+    "materials_table", "config_outputs", "steady_rows", "grid_temperatures", "write_grid_steady",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -347,7 +350,8 @@ def _effective(config: HotSpotConfig | None, overrides: Mapping[str, str] | None
 # Options that change HotSpot's model in ways this stack does not follow: (option, off values,
 # what is not modelled). A config that turns one on draws one InputWarning.
 _UNMODELLED = (
-    ("grid_layer_file", _UNSET, "the layer file is not read from the config (pass it on its own)"),
+    ("grid_layer_file", _UNSET, "a die/TIM/spreader/sink stack is built: read the layer file "
+                                "with thermal.io.lcf.read_lcf_stack (thermal solve does)"),
     ("model_secondary", ("0",), "the secondary heat path (C4, substrate, PCB) is not modelled"),
     ("package_model_used", ("0",), "the detailed package model is not used (r_convec is)"),
     ("use_microfluidic_cooling", ("0",), "microfluidic cooling is not modelled"),
@@ -390,6 +394,30 @@ def _resolve(name: str, base: Path | None) -> str:
     return name
 
 
+def materials_table(config: HotSpotConfig | None, materials: str | os.PathLike | None = None,
+                    overrides: Mapping[str, str] | None = None
+                    ) -> tuple[dict[str, tuple[float, float]], str]:
+    """The materials a config's names refer to, and where they came from: the ``materials``
+    file, else the config's ``-materials_file`` (beside the config, then the working directory),
+    else :data:`BUILTIN_MATERIALS`."""
+    return _materials_table(_effective(config, overrides), config, materials)
+
+
+def _materials_table(values: Mapping[str, _Value], config, materials):
+    base = Path(config.path).parent if config is not None and config.path else None
+    if materials is not None:
+        return read_materials(materials), os.fspath(materials)
+    if "materials_file" in values and values["materials_file"].text.lower() not in _UNSET:
+        named = values["materials_file"]
+        path = _resolve(named.text, base if named.rank == 1 else None)
+        if not os.path.exists(path):
+            raise named.error("materials_file", "no such materials file" + (
+                f" (looked beside the config, in {base}, and in the working directory)"
+                if named.rank == 1 and base is not None and not os.path.isabs(named.text) else ""))
+        return read_materials(path), path
+    return BUILTIN_MATERIALS, "the built-in table"
+
+
 def config_stack_params(config: HotSpotConfig | None, materials: str | os.PathLike | None = None,
                         overrides: Mapping[str, str] | None = None) -> dict:
     """The die / TIM / spreader / sink stack a HotSpot configuration describes.
@@ -419,18 +447,7 @@ def config_stack_params(config: HotSpotConfig | None, materials: str | os.PathLi
     values = _effective(config, overrides)
     _warn_unknown(config)
     _warn_unmodelled(values)
-    base = Path(config.path).parent if config is not None and config.path else None
-    table, table_name = BUILTIN_MATERIALS, "the built-in table"
-    if materials is not None:
-        table, table_name = read_materials(materials), os.fspath(materials)
-    elif "materials_file" in values and values["materials_file"].text.lower() not in _UNSET:
-        named = values["materials_file"]
-        path = _resolve(named.text, base if named.rank == 1 else None)
-        if not os.path.exists(path):
-            raise named.error("materials_file", "no such materials file" + (
-                f" (looked beside the config, in {base}, and in the working directory)"
-                if named.rank == 1 and base is not None and not os.path.isabs(named.text) else ""))
-        table, table_name = read_materials(path), path
+    table, table_name = _materials_table(values, config, materials)
 
     layers = []
     for name, t_key, k_key, p_key, m_key, side_key, power in _LAYER_KEYS:
@@ -475,8 +492,222 @@ def write_steady(path: str | os.PathLike, names: Iterable[str], temperatures_K: 
     temperatures_K : iterable of float
         Kelvin, written with two decimals as HotSpot does.
     """
-    path = Path(path)
     text = "".join(f"{n}\t{float(t):.2f}\n" for n, t in zip(names, temperatures_K))
+    _write_atomic(Path(path), text)
+
+
+# --------------------------------------------------------------------------------------------
+# Output options of a config, and HotSpot's output files from a solution
+
+MAP_MODES = ("avg", "center", "min", "max")
+"""HotSpot's ``-grid_map_mode`` values: a block's (or grid cell's) temperature is the average
+over it, the value at its centre, or its minimum or maximum."""
+
+# Options a steady solve refuses when turned on, and options it notes in one warning line
+_REFUSED = (
+    ("leakage_used", ("0",), "temperature-dependent leakage power is not modelled (set "
+                             "-leakage_used 0 and give the leakage in the power trace)"),
+)
+_STEADY_NOTES = (
+    ("init_file", _UNSET, "initial temperatures only start a transient: the steady solve does "
+                          "not use them"),
+    ("dtm_used", ("0",), "dynamic thermal management acts on transients: the steady solve does "
+                         "not model it"),
+    ("model_type", ("grid",), "thermal solves its adaptive finite-element model, whatever "
+                              "HotSpot's model type (its results are closest to -model_type "
+                              "grid at fine grids)"),
+)
+
+
+def config_outputs(config: HotSpotConfig | None, overrides: Mapping[str, str] | None = None
+                   ) -> dict:
+    """The output files a config asks for, and its options that a steady solve refuses or
+    notes.
+
+    Parameters
+    ----------
+    config : HotSpotConfig or None
+    overrides : mapping of str to str, optional
+        ``--set`` values, which win.
+
+    Returns
+    -------
+    dict
+        ``steady_file``, ``grid_steady_file`` (str or None), ``grid_rows``, ``grid_cols``
+        (int), ``grid_map_mode`` (one of :data:`MAP_MODES`), ``grid_layer_file`` (str or None,
+        resolved beside the config first), ``notes`` (list of one-line str), ``detailed_3D``
+        (bool: HotSpot then uses the floorplans' per-block materials).
+
+    Raises
+    ------
+    InputError
+        An option turned on that cannot be honoured (``-leakage_used 1``), a grid size that is
+        not a whole number ≥ 1, an unknown map mode.
+    """
+    values = _effective(config, overrides)
+    base = Path(config.path).parent if config is not None and config.path else None
+
+    def where(v: _Value) -> str:
+        return (f"{v.file}:{v.line}: " if v.rank == 1 and v.line else
+                "--set " if v.rank == 2 else "")
+
+    for key, off, what in _REFUSED:
+        v = values.get(key)
+        if v is not None and v.text.lower() not in off:
+            raise v.error(key, what)
+    notes = []
+    for key, off, what in _STEADY_NOTES:
+        v = values.get(key)
+        if v is not None and v.text.lower() not in off:
+            notes.append(f"{where(v)}-{key} {v.text}: {what}")
+
+    def path(key: str) -> str | None:
+        v = values.get(key)
+        if v is None or v.text.lower() in _UNSET or v.text.lower() in ("stdout", "stderr"):
+            if v is not None and v.text.lower() in ("stdout", "stderr"):
+                notes.append(f"{where(v)}-{key} {v.text}: not written (thermal writes files; "
+                             f"its report is on stdout)")
+            return None
+        return v.text
+
+    def count(key: str, default: str) -> int:
+        v = values.get(key, _Value(default, 0))
+        try:
+            n = int(v.text)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise v.error(key, "must be a whole number of at least 1")
+        return n
+
+    mode = values.get("grid_map_mode", _Value("center", 0))
+    if mode.text.lower() not in MAP_MODES:
+        raise mode.error("grid_map_mode", f"must be one of {', '.join(MAP_MODES)}")
+    layer_file = path("grid_layer_file")
+    if layer_file is not None:
+        named = values["grid_layer_file"]
+        layer_file = _resolve(layer_file, base if named.rank == 1 else None)
+    return {"steady_file": path("steady_file"), "grid_steady_file": path("grid_steady_file"),
+            "grid_rows": count("grid_rows", "64"), "grid_cols": count("grid_cols", "64"),
+            "grid_map_mode": mode.text.lower(), "grid_layer_file": layer_file, "notes": notes,
+            "detailed_3D": values.get("detailed_3D", _Value("off", 0)).text.lower()
+            in ("on", "1", "true", "yes")}
+
+
+_PREFIXES = {"tim": "iface_", "spreader": "hsp_", "sink": "hsink_"}
+
+
+def steady_rows(solution, map_mode: str = "avg") -> tuple[list[str], list[float]]:
+    """The rows of HotSpot's ``.steady`` file for a solution: names and temperatures (K).
+
+    A one-floorplan stack gives the power layer's blocks by name, then each other layer's
+    temperature under each block, prefixed ``iface_`` (layer ``tim``), ``hsp_``
+    (``spreader``), ``hsink_`` (``sink``) or ``<layer name>_``, as HotSpot's default stack.
+    A 3D stack (per-layer floorplans) gives ``layer_<n>_<block>`` for every layer with a
+    floorplan, then the layers below by the same prefixes over the last floorplan's blocks
+    (HotSpot's ``.lcf`` output). HotSpot's 12 periphery nodes (``inode_*``) have no counterpart
+    and are not written.
+
+    Parameters
+    ----------
+    solution : thermal.solution.Solution
+    map_mode : {"avg", "center", "min", "max"}
+        A block's temperature: its mean, the value at its centre, its min or its max
+        (HotSpot's ``-grid_map_mode``).
+    """
+    from ..solve import block_stats
+
+    if map_mode not in MAP_MODES:
+        raise ValueError(f"map_mode must be one of {', '.join(MAP_MODES)}")
+    fp, mesh, stack = solution.floorplan, solution.mesh, solution.stack
+    amb = solution.ambient_K
+    block_layer = getattr(fp, "block_layer", None)
+    if block_layer is None:
+        block_layer = np.full(len(fp.names), solution.power_layer)
+        own = lambda l, name: name if l == solution.power_layer else None  # noqa: E731
+    else:
+        own = lambda l, name: f"layer_{l}_{name}"  # noqa: E731
+    block_layer = np.asarray(block_layer)
+    cover = mesh.tri_cover().tocsc()
+    names, temps = [], []
+    above = None
+    for l, layer in enumerate(stack.layers):
+        blocks = np.flatnonzero(block_layer == l)
+        if blocks.size:
+            above = blocks
+            label = [own(l, fp.names[i]) for i in blocks]
+        elif above is not None:
+            prefix = _PREFIXES.get(layer.name, f"{layer.name}_")
+            blocks, label = above, [prefix + fp.names[i] for i in above]
+        else:
+            continue
+        if map_mode == "center":
+            centres = np.c_[fp.left_m[blocks] + fp.width_m[blocks] / 2,
+                            fp.bottom_m[blocks] + fp.height_m[blocks] / 2]
+            values = sample_field(mesh, solution.theta[l], mesh.tri_in_layer[l], centres)
+        else:
+            hi, mean, lo = block_stats(mesh, solution.theta[l], cover[:, blocks])
+            values = {"avg": mean, "max": hi, "min": lo}[map_mode]
+        names += label
+        temps += list(np.asarray(values) + amb)
+    return names, temps
+
+
+def sample_field(mesh, values: np.ndarray, triangles: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """The P1 field ``values`` (N,) of the triangles flagged in ``triangles`` (M,) at points
+    ``xy`` (P, 2), linear inside each triangle; NaN outside them."""
+    from matplotlib.tri import LinearTriInterpolator, Triangulation
+
+    tri = mesh.triangles[triangles]
+    used = np.unique(tri)
+    local = np.full(mesh.n_nodes, -1)
+    local[used] = np.arange(len(used))
+    t = Triangulation(mesh.points[used, 0], mesh.points[used, 1], local[tri])
+    out = LinearTriInterpolator(t, np.nan_to_num(values[used]))(xy[:, 0], xy[:, 1])
+    return np.ma.filled(out.astype(np.float64), np.nan)
+
+
+def grid_temperatures(solution, rows: int, cols: int, map_mode: str = "avg",
+                      samples: int = 4) -> np.ndarray:
+    """(L, rows, cols) temperatures (K) of a grid over the die, row 0 at the top (HotSpot's
+    grid), from the FE field of every layer.
+
+    ``map_mode`` "center" takes each cell's centre value; "avg" (also for "min"/"max", which
+    HotSpot applies to blocks, not cells) the mean of ``samples`` x ``samples`` points in the
+    cell (midpoint rule: exact for the linear field within a triangle, within the P1 field's
+    own error across its edges).
+    """
+    x0, y0, x1, y1 = solution.floorplan.bounds
+    k = 1 if map_mode == "center" else samples
+    u = (np.arange(cols * k) + 0.5) / (cols * k)
+    v = (np.arange(rows * k) + 0.5) / (rows * k)
+    xs, ys = x0 + u * (x1 - x0), y1 - v * (y1 - y0)          # rows from the top
+    xy = np.c_[np.tile(xs, len(ys)), np.repeat(ys, len(xs))]
+    mesh, out = solution.mesh, []
+    for l in range(len(solution.stack.layers)):
+        t = sample_field(mesh, solution.theta[l], mesh.tri_in_layer[l], xy)
+        out.append(t.reshape(rows, k, cols, k).mean(axis=(1, 3)) + solution.ambient_K)
+    return np.array(out)
+
+
+def write_grid_steady(path: str | os.PathLike, temperatures_K: np.ndarray) -> None:
+    """Write HotSpot's grid steady format, atomically: for each layer ``Layer <n>:`` then one
+    ``index<TAB>temperature`` line per cell (index = row x cols + col, row 0 at the top).
+
+    Parameters
+    ----------
+    temperatures_K : (L, rows, cols)
+    """
+    t = np.asarray(temperatures_K, dtype=np.float64)
+    index = np.arange(t.shape[1] * t.shape[2])
+    parts = []
+    for n, layer in enumerate(t):
+        parts.append(f"Layer {n}:\n")
+        parts.append("".join(f"{i}\t{v:.2f}\n" for i, v in zip(index, layer.ravel())))
+    _write_atomic(Path(path), "".join(parts))
+
+
+def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         tmp.write_text(text, encoding="utf-8")
