@@ -249,7 +249,7 @@ def plot_field_layers(path: str | PathLike, points: np.ndarray,
         _draw_rects(panel.ax, rects, colour="white", halo="black")
         if names is not None and i == 0:
             _draw_names(panel, rects, names, colour="black", halo="white")
-        panel.ax.set_title(layer_names[i])
+        panel.ax.set_title(str(layer_names[i]), parse_math=False)
     _colorbar(fig, image, cax, "temperature (°C)")
     if title is not None:
         _suptitle(fig, title)
@@ -338,7 +338,7 @@ def _layout(boxes, colorbar=False, titled_panels=False, per_row=None, title_line
 
 def _suptitle(fig, title):
     """Put the figure's title 0.12 in below its top edge."""
-    fig.suptitle(title, y=1.0 - 0.12 / fig.get_figheight(), va="top")
+    fig.suptitle(title, y=1.0 - 0.12 / fig.get_figheight(), va="top", parse_math=False)
 
 
 def _colorbar(fig, image, cax, label):
@@ -494,7 +494,8 @@ def _draw_names(panel, rects, names, colour, halo):
             continue
         placed.append(box)
         panel.ax.text(x * _MM, y * _MM, name, fontsize=size, rotation=rotation, color=colour,
-                      ha="center", va="center", path_effects=effects, clip_on=True)
+                      ha="center", va="center", path_effects=effects, clip_on=True,
+                      parse_math=False)
 
 
 def _mark_peak(panel, peak):
