@@ -142,8 +142,9 @@ def test_mesh_zooms_on_die_when_footprints_are_larger(tmp_path, stack_mesh):
 
 
 def _drawn_edges(ax) -> int:
-    """Mesh edges drawn on an axis: the segments of its NaN-separated edge polyline."""
-    (line,) = ax.lines
+    """Mesh edges drawn on an axis: the segments of its NaN-separated edge polyline (the
+    block outlines are another polyline, marked by its gid)."""
+    (line,) = [line for line in ax.lines if line.get_gid() != "block-outlines"]
     x = line.get_xdata()
     assert np.isnan(x[2::3]).all() and np.isfinite(x[0::3]).all() and np.isfinite(x[1::3]).all()
     return len(x) // 3

@@ -43,6 +43,15 @@ GAP_REL = 1e-6
 """Whitespace above this fraction of the die's area draws an :class:`InputWarning`."""
 MAX_OVERLAP_FRACTION = 0.5
 """An overlap covering more than this fraction of the smaller block is an error."""
+ROUNDING_REL = 1e-9
+"""Relative tolerance of the size and overlap limits: a floorplan is never refused by float
+rounding (HotSniper's Gainestown cores overlap a 20 µm block by 0.5000000000000230 of it,
+which HotSpot accepts as half)."""
+ORIGIN_DIGITS_REL = 1e-6
+"""Coordinates must resolve this fraction of the die's longer side (1e-2 of the mesher's snapping
+distance). A die placed so far from the origin that the float spacing of its coordinates is
+coarser (beyond ~4.5e9 die sizes: 4.5e7 m for a 1 cm die) is moved to the origin, with a
+warning, before anything else: its file coordinates carry no more digits than that."""
 
 _API_FILE = "<floorplan>"
 
@@ -298,13 +307,24 @@ def _validated(names, left, bottom, width, height, conductivity, heat_capacity, 
     x0, y0, x1, y1 = left.min(), bottom.min(), right.max(), top.max()
     die_w, die_h = x1 - x0, y1 - y0
     size = f"{die_w:.4g} m x {die_h:.4g} m"
-    if max(die_w, die_h) > MAX_DIE_M:
+    far = max(abs(x0), abs(y0), abs(x1), abs(y1))
+    if np.spacing(far) > ORIGIN_DIGITS_REL * max(die_w, die_h) and max(die_w, die_h) > 0:
+        # Translate corners, not widths: abutting blocks share the rounded corner value in the
+        # file, so their local corners stay equal (the differences are exact, Sterbenz).
+        left, right, bottom, top = left - x0, right - x0, bottom - y0, top - y0
+        width, height = right - left, top - bottom
+        warnings.warn(InputWarning(
+            f"{file}: the die's corner is at ({x0:.6g}, {y0:.6g}) m, too far from the origin for "
+            f"the float digits the mesh needs: coordinates (and the reported peak) are taken "
+            f"relative to that corner"), stacklevel=3)
+        x0, y0, x1, y1 = 0.0, 0.0, float(right.max()), float(top.max())
+    if max(die_w, die_h) > MAX_DIE_M * (1 + ROUNDING_REL):
         i = int(np.argmax(np.maximum(np.maximum(np.abs(right), np.abs(top)),
                                      np.maximum(np.abs(left), np.abs(bottom)))))
         raise InputError(f"the die is {size}, larger than 10 cm: floorplan dimensions must be "
                          f"in metres (mm or µm by mistake?)", file=file, line=lines[i],
                          field=names[i])
-    if min(die_w, die_h) < MIN_DIE_M:
+    if min(die_w, die_h) < MIN_DIE_M * (1 - ROUNDING_REL):
         raise InputError(f"the die is {size}, smaller than 10 µm on a side: floorplan "
                          f"dimensions must be in metres (scaled twice by mistake?)", file=file,
                          line=lines[0], field=names[0])
@@ -405,7 +425,7 @@ def _check_overlaps(names, x0, y0, x1, y1, file, lines, eps) -> None:
     if not i.size:
         return
     smaller = np.minimum((x1 - x0)[i] * (y1 - y0)[i], (x1 - x0)[j] * (y1 - y0)[j])
-    big = np.flatnonzero(area > MAX_OVERLAP_FRACTION * smaller)
+    big = np.flatnonzero(area > MAX_OVERLAP_FRACTION * smaller * (1 + ROUNDING_REL))
     if big.size:
         k = big[np.argmin(j[big])]
         a, b = int(i[k]), int(j[k])

@@ -39,6 +39,11 @@ SNAP_REL = 1e-4
 MIN_ANGLE_DEG = 25.0
 """Smallest angle the initial mesh aims for (Ruppert terminates for any bound up to ~30°)."""
 
+MIN_SIZE_REL = 1e-3
+"""The initial mesh's size bound never asks for triangles smaller than this fraction of the die's
+longer side: a bound taken from the shorter side of a 10 cm x 10 µm die would otherwise ask for
+10^8 triangles (features still get the small triangles they need from Ruppert's rule)."""
+
 _MAX_ROUNDS = 60
 
 
@@ -322,8 +327,18 @@ def triangulate(rects, snap_m: float, min_angle_deg: float = MIN_ANGLE_DEG,
         The rectangles after snapping, as the mesh sees them.
     """
     rects = np.asarray(rects, float).reshape(-1, 4)
-    xs = snapped(rects[:, [0, 2]], snap_m)
-    ys = snapped(rects[:, [1, 3]], snap_m)
+    # Work near the origin: snapping, qhull and the circumcentres lose every digit that a large
+    # offset takes (a die placed at 1e9 m), so the mesh is built in coordinates relative to the
+    # rectangles' lower-left corner and moved back at the end.
+    origin = rects[:, :2].min(axis=0)
+    local = rects - np.r_[origin, origin]
+    if size_fn is not None:
+        global_size_fn = size_fn
+
+        def size_fn(xy):
+            return global_size_fn(xy + origin)
+    xs = snapped(local[:, [0, 2]], snap_m)
+    ys = snapped(local[:, [1, 3]], snap_m)
     ux, ix = np.unique(xs, return_inverse=True)
     uy, iy = np.unique(ys, return_inverse=True)
     ix, iy = ix.reshape(-1, 2), iy.reshape(-1, 2)
@@ -356,8 +371,8 @@ def triangulate(rects, snap_m: float, min_angle_deg: float = MIN_ANGLE_DEG,
         tri = Delaunay(points).simplices
     tri = _ccw(points, tri.astype(np.int64))
     _check_conforming(tri, subs)
-    snapped_rects = np.c_[xs, ys][:, [0, 2, 1, 3]]
-    return points, tri, snapped_rects
+    snapped_rects = np.c_[xs, ys][:, [0, 2, 1, 3]] + np.r_[origin, origin]
+    return points + origin, tri, snapped_rects
 
 
 def _shortest_edge(p: np.ndarray) -> np.ndarray:
@@ -417,8 +432,14 @@ def initial_mesh(block_rects: np.ndarray, layer_rects: np.ndarray, snap_m: float
 
     blocks = corners(block_rects)
     layers = np.asarray(layer_rects, float).reshape(-1, 4)
+    longest = max(np.ptp(blocks[:, [0, 2]]), np.ptp(blocks[:, [1, 3]]))
     if snap_m is None:
-        snap_m = SNAP_REL * max(np.ptp(blocks[:, [0, 2]]), np.ptp(blocks[:, [1, 3]]))
+        snap_m = SNAP_REL * longest
+    if size_fn is not None:
+        asked_size_fn = size_fn
+
+        def size_fn(xy):
+            return np.maximum(asked_size_fn(xy), MIN_SIZE_REL * longest)
     points, tri, snapped_rects = triangulate(np.r_[blocks, layers], snap_m, min_angle_deg, size_fn)
     blocks_snapped = snapped_rects[:len(blocks)]
     layers_snapped = snapped_rects[len(blocks):]

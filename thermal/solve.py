@@ -35,7 +35,16 @@ COARSEST_DOFS = 5_000
 """Multigrid stops coarsening at the first level this small and factorises it."""
 
 RESIDUAL_LIMIT = 1e-9
-"""Largest accepted ``‖b − A x‖ / ‖b‖``."""
+"""Largest ``‖b − A x‖ / ‖b‖`` accepted without further check; above it a solve is still
+accepted when its residual's temperature error is negligible (:data:`ERROR_LIMIT_K`)."""
+
+ERROR_LIMIT_K = 1e-6
+"""Largest accepted bound on the temperature error a residual implies, K (times the largest
+temperature rise in K when that is below 1 K, so that tiny powers keep 6 digits). The system matrix is
+an M-matrix, so ``A⁻¹ ≥ 0`` and ``|x − x*| ≤ ‖b − A x‖_∞ · max(A⁻¹ 1)``: the bound is rigorous,
+and one more solve with the all-ones right-hand side gives it. It accepts a 200k-unknown
+direct solve of a 0.6 mm die whose relative residual (4.2e-9) stops above :data:`RESIDUAL_LIMIT`
+although its temperatures are exact to far below the tolerance."""
 
 ENERGY_LIMIT = 1e-9
 """Largest accepted |power in − heat out| / power in."""
@@ -110,8 +119,12 @@ def solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray, x0: np.ndarray | None =
     else:
         raise ValueError(f"unknown linear solver {method!r}")
     norm_b = np.linalg.norm(rhs)
-    res = np.linalg.norm(rhs - matrix @ x) / (norm_b if norm_b > 0 else 1.0)
+    residual = rhs - matrix @ x
+    res = np.linalg.norm(residual) / (norm_b if norm_b > 0 else 1.0)
     info["residual_rel"] = float(res)
+    if np.all(np.isfinite(x)) and res > RESIDUAL_LIMIT and _negligible(matrix, residual, x,
+                                                                      method, info):
+        return x, info
     if not np.all(np.isfinite(x)) or res > RESIDUAL_LIMIT:
         if method == "gmg":
             return solve_linear(matrix, rhs, x0, "amg", rtol)
@@ -120,6 +133,27 @@ def solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray, x0: np.ndarray | None =
         raise SolverError(f"linear solve ({method}) failed: relative residual {res:.2e} "
                           f"> {RESIDUAL_LIMIT:.0e} on {n} unknowns")
     return x, info
+
+
+def _negligible(matrix, residual: np.ndarray, x: np.ndarray, method: str, info: dict) -> bool:
+    """Whether the temperature error that ``residual`` implies is below :data:`ERROR_LIMIT_K`.
+
+    ``max(A⁻¹ 1)`` comes from one more solve (direct after a direct solve, else smoothed-
+    aggregation CG to 1e-6: a loose value of a bound), and is taken 10% larger. Records ``error_bound_K`` in ``info``.
+    """
+    ones = np.ones(len(x))
+    try:
+        if method == "direct":
+            spread = spla.spsolve(matrix.tocsc(), ones, permc_spec="COLAMD")
+        else:
+            spread = _aggregation(matrix).solve(ones, tol=1e-6, accel="cg", maxiter=200)
+    except (RuntimeError, ValueError, ArithmeticError):
+        return False
+    if not np.all(np.isfinite(spread)) or spread.min() < 0:
+        return False  # not an M-matrix after all: no bound
+    bound = 1.1 * float(np.abs(residual).max() * spread.max())
+    info["error_bound_K"] = bound
+    return bound <= ERROR_LIMIT_K * min(1.0, float(np.abs(x).max()))
 
 
 _SMOOTHER = ("gauss_seidel", {"sweep": "symmetric"})

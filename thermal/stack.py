@@ -49,6 +49,29 @@ _CONVECTION_KEYS = ("h", "r", "c")
 _FIT_REL = 1e-9   # a footprint this much smaller than the die (rounding) is the die
 
 
+RANGES = {
+    "thickness": (1e-9, 1.0),            # m: a monolayer to a 1 m block
+    "conductivity": (1e-4, 1e5),         # W/(m K): below aerogels (0.01) to above diamond (2e3)
+    "heat_capacity": (1.0, 1e9),         # J/(m^3 K): gases ~1e3, solids ~1e6
+    "size": (0.0, 1.0),                  # m: spreaders and sinks up to 1 m a side
+    "ambient": (1.0, 1e4),               # K
+    "convection.h": (1e-3, 1e9),         # W/(m^2 K): still air ~5, boiling ~1e5
+    "convection.r": (1e-12, 1e9),        # K/W
+    "convection.c": (0.0, 1e12),         # J/K
+}
+"""Physical range of each stack value (native TOML key): values outside are refused, as no chip
+has them and beyond them the solve overflows or loses every digit (a 1e30 conductivity, a
+1e300 m spreader)."""
+
+
+def _out_of_range(key: str, value: float, unit: str) -> str | None:
+    """The message for a ``value`` of ``key`` outside :data:`RANGES`, or None."""
+    lo, hi = RANGES[key]
+    if lo <= value <= hi:
+        return None
+    return f"{key} {value:g} {unit} is out of range (allowed: {lo:g} to {hi:g} {unit})"
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
@@ -105,6 +128,9 @@ class Layer:
             if not _positive(value):
                 raise InputError(f"layer {self.name!r}: {key} must be a positive number ({unit}), "
                                  f"got {value!r}", field=key)
+            wrong = _out_of_range(key, float(value), unit)
+            if wrong:
+                raise InputError(f"layer {self.name!r}: {wrong}", field=key)
             object.__setattr__(self, attr, float(value))
         if not isinstance(self.power, bool):
             raise InputError(f"layer {self.name!r}: power must be true or false, got "
@@ -114,6 +140,9 @@ class Layer:
             if len(size) != 2 or not all(_positive(v) for v in size):
                 raise InputError(f"layer {self.name!r}: size must be two positive numbers "
                                  f"[width, height] in m, got {self.size_m!r}", field="size")
+            wrong = _out_of_range("size", max(float(v) for v in size), "m")
+            if wrong:
+                raise InputError(f"layer {self.name!r}: {wrong}", field="size")
             object.__setattr__(self, "size_m", (float(size[0]), float(size[1])))
 
 
@@ -179,6 +208,10 @@ class Stack:
                 if not _positive(value):
                     raise InputError(f"{key} must be a positive number, got {value!r}",
                                      file=file, line=self._line(key), field=key)
+                wrong = _out_of_range(key, float(value), {"ambient": "K", "convection.h":
+                                      "W/(m^2 K)", "convection.r": "K/W"}.get(key, "J/K"))
+                if wrong:
+                    raise InputError(wrong, file=file, line=self._line(key), field=key)
                 object.__setattr__(self, attr, float(value))
 
     # ---------------------------------------------------------------------------------------
@@ -291,6 +324,9 @@ class Stack:
         text = read_text(file, "stack")
         try:
             data = tomllib.loads(text)
+        except RecursionError:
+            raise InputError("TOML nesting too deep: arrays or tables nested beyond Python's "
+                             "recursion limit", file=file) from None
         except tomllib.TOMLDecodeError as e:
             msg = str(e)
             m = re.search(r"\s*\(at line (\d+), column (\d+)\)", msg)

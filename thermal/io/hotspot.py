@@ -321,13 +321,21 @@ class _Value:
                               field=key)
         return InputError(f"HotSpot default -{key} {self.text}: {problem}", field=key)
 
-    def positive(self, key: str) -> float:
+    def positive(self, key: str, kind: str | None = None) -> float:
+        """The value as a positive float, within the physical range of ``kind`` (a key of
+        :data:`thermal.stack.RANGES`) when given."""
         try:
             value = float(self.text) if "_" not in self.text else math.nan
         except ValueError:
             value = math.nan
         if not (math.isfinite(value) and value > 0):
             raise self.error(key, "must be a positive number")
+        if kind is not None:
+            from ..stack import RANGES
+
+            lo, hi = RANGES[kind]
+            if not lo <= value <= hi:
+                raise self.error(key, f"out of range (allowed: {lo:g} to {hi:g})")
         return value
 
 
@@ -451,8 +459,8 @@ def config_stack_params(config: HotSpotConfig | None, materials: str | os.PathLi
 
     layers = []
     for name, t_key, k_key, p_key, m_key, side_key, power in _LAYER_KEYS:
-        k = values[k_key].positive(k_key)
-        c = values[p_key].positive(p_key)
+        k = values[k_key].positive(k_key, "conductivity")
+        c = values[p_key].positive(p_key, "heat_capacity")
         material = values.get(m_key)
         if material is not None and material.text.lower() not in _UNSET:
             if material.text not in table:
@@ -464,17 +472,17 @@ def config_stack_params(config: HotSpotConfig | None, materials: str | os.PathLi
                 k = mk
             if material.rank >= values[p_key].rank:
                 c = mc
-        side = None if side_key is None else values[side_key].positive(side_key)
-        layers.append({"name": name, "thickness_m": values[t_key].positive(t_key),
+        side = None if side_key is None else values[side_key].positive(side_key, "size")
+        layers.append({"name": name, "thickness_m": values[t_key].positive(t_key, "thickness"),
                        "conductivity": k, "heat_capacity": c, "power": power,
                        "size_m": None if side is None else (side, side)})
     if layers[3]["size_m"][0] < layers[2]["size_m"][0]:
         raise values["s_sink"].error("s_sink", f"the heat sink ({layers[3]['size_m'][0]} m) is "
                                                f"smaller than the spreader "
                                                f"(-s_spreader {layers[2]['size_m'][0]} m)")
-    return {"layers": layers, "r_convec": values["r_convec"].positive("r_convec"),
-            "c_convec": values["c_convec"].positive("c_convec"),
-            "ambient_K": values["ambient"].positive("ambient")}
+    return {"layers": layers, "r_convec": values["r_convec"].positive("r_convec", "convection.r"),
+            "c_convec": values["c_convec"].positive("c_convec", "convection.c"),
+            "ambient_K": values["ambient"].positive("ambient", "ambient")}
 
 
 # --------------------------------------------------------------------------------------------
