@@ -192,3 +192,35 @@ def test_dump_config_round_trips(tmp_path, capsys):
     (tmp_path / "dumped.toml").write_text(text)
     stack = Stack.read(tmp_path / "dumped.toml")
     assert stack == read_lcf_stack(TIER / "two_tier.lcf", config=TIER / "two_tier.config")
+
+
+def test_block_material_applies_in_its_own_layer(tmp_path):
+    """A non-power layer's floorplan with one die-sized block of its own resistivity (column 7)
+    is that layer with that conductivity: the exact series of the stack with the bond layer at
+    k = 1/0.5 = 2 W/(m K) instead of 4 gives every block of both tiers to 0.1 K, and the power
+    layers keep their own conductivity."""
+    (tmp_path / "bond.flp").write_text("bond 0.01 0.01 0 0 4e6 0.5\n")
+    for name in ("tier0.flp", "tier1.flp"):
+        shutil.copy(TIER / name, tmp_path)
+    text = (TIER / "two_tier.toml").read_text().replace(
+        'name = "bond"\n', 'name = "bond"\nfloorplan = "bond.flp"\n')
+    (tmp_path / "s.toml").write_text(text)
+    stack = Stack.read(tmp_path / "s.toml")
+    fp = read_layer_floorplans(stack)
+    assert list(fp.layers) == [0, 1, 2]
+    sol = solve(fp, POWER, stack, mesh="ml", tolerance=0.1)
+    watts = fp.power_vector(POWER.mean())
+    layers = [(l.thickness_m, 2.0 if l.name == "bond" else l.conductivity) for l in stack.layers]
+    r = sol.mesh.block_rects
+    exact = exact_solution(fp.bounds, np.c_[r[:, :2], r[:, 2:] - r[:, :2]], watts, layers,
+                           h=stack.h, ambient_K=stack.ambient_K, source_layers=fp.block_layer)
+    for layer in (0, 2):
+        rows = fp.of_layer(layer)
+        e = exact.with_blocks(np.c_[r[rows, :2], r[rows, 2:] - r[rows, :2]])
+        assert np.abs(sol.blocks.max_K[rows] - e.block_max(layer)).max() < 0.1
+        assert np.abs(sol.blocks.mean_K[rows] - e.block_mean(layer)).max() < 0.1
+    # and not the stack's own k = 4 bond: that one is more than 0.1 K cooler somewhere
+    plain = exact_for(read_layer_floorplans(Stack.read(TIER / "two_tier.toml")), POWER.mean(),
+                      Stack.read(TIER / "two_tier.toml"), modes=96)
+    core1 = fp.index("core1")
+    assert sol.blocks.mean_K[core1] - plain.block_mean(0)[fp.index("core1")] > 0.1

@@ -4,10 +4,11 @@ Unknowns are ``θ = T − T_amb`` at the nodes of each layer's footprint, number
 The matrix is the sum of
 
 - the P1 stiffness of each layer with ``k·t`` (per triangle, from the block's own conductivity
-  on power layers where the floorplan gives one),
+  on power layers, or on any layer of a 3D stack that has a floorplan, where it gives one),
 - the vertical coupling ``g`` between adjacent layers on the overlap of their footprints, and the
   convection ``g_amb`` on the bottom layer, both with the lumped (diagonal) mass matrix so that
-  the system is an M-matrix,
+  the system is an M-matrix; a block's own conductivity enters ``g`` too (per triangle: a TSV
+  region conducts through its layer, not only along it),
 
 and the load is each block's (or power-map rectangle's) power spread uniformly over its
 rectangle on its layer (the power layer, or each block's own in a 3D stack).
@@ -81,10 +82,20 @@ def edge_weights(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return -0.5 * out
 
 
-def lumped_mass(mesh: Mesh, tri_mask: np.ndarray) -> np.ndarray:
-    """(N,) lumped mass ``Σ |T|/3`` over the masked triangles at each node, in m²."""
-    share = np.repeat(mesh.areas[tri_mask] / 3.0, 3)
+def lumped_mass(mesh: Mesh, tri_mask: np.ndarray, weight: np.ndarray | None = None
+                ) -> np.ndarray:
+    """(N,) lumped mass ``Σ |T|/3`` over the masked triangles at each node, in m² (times a
+    per-triangle ``weight`` (M,), e.g. a vertical conductance in W/(m² K), when given)."""
+    area = mesh.areas if weight is None else mesh.areas * weight
+    share = np.repeat(area[tri_mask] / 3.0, 3)
     return np.bincount(mesh.triangles[tri_mask].ravel(), share, minlength=mesh.n_nodes)
+
+
+def half_resistance(layer, tri_conductivity: np.ndarray | None) -> np.ndarray | float:
+    """``t / (2k)`` of a layer in m² K/W: per triangle where the layer's blocks give their own
+    conductivity (``tri_conductivity``, (M,)), else the layer's."""
+    k = layer.conductivity if tri_conductivity is None else tri_conductivity
+    return layer.thickness_m / (2.0 * k)
 
 
 def block_power_density(mesh: Mesh, power_w: np.ndarray) -> np.ndarray:
@@ -191,6 +202,7 @@ def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndar
     rows, cols, vals = [], [], []
     groups = layer_groups(block_layer, mesh.cover.shape[1], stack.power_layers[0])
     own_blocks = dict(groups)
+    tri_k: dict[int, np.ndarray] = {}   # per-triangle conductivity of layers with block materials
     for l, layer in enumerate(layers):
         mask = in_layer[l]
         coeff = np.where(mask, layer.conductivity * layer.thickness_m, 0.0)
@@ -200,6 +212,8 @@ def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndar
             blk = mesh.block_of_tri if blocks is None else layer_block_of_tri(mesh, blocks)
             own = np.where(blk >= 0, block_conductivity[np.maximum(blk, 0)], np.nan)
             coeff = np.where(mask & ~np.isnan(own), own * layer.thickness_m, coeff)
+            if (mask & ~np.isnan(own)).any():
+                tri_k[l] = np.where(np.isnan(own), layer.conductivity, own)
         edge_k = np.bincount(tri2edge.ravel(), (weights * coeff[:, None]).ravel(),
                              minlength=len(edges))
         on = np.bincount(tri2edge[mask].ravel(), minlength=len(edges)) > 0
@@ -209,7 +223,12 @@ def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndar
         vals += [w, w]
         diagonal -= np.bincount(np.r_[a, b], np.r_[w, w], minlength=offset)
     for l in range(n_layers - 1):
-        m = lumped_mass(mesh, in_layer[l] & in_layer[l + 1]) * stack.g_between(l, l + 1)
+        if l in tri_k or l + 1 in tri_k:  # a block's own conductivity, vertically too
+            g = 1.0 / (half_resistance(layers[l], tri_k.get(l))
+                       + half_resistance(layers[l + 1], tri_k.get(l + 1)))
+            m = lumped_mass(mesh, in_layer[l] & in_layer[l + 1], g)
+        else:
+            m = lumped_mass(mesh, in_layer[l] & in_layer[l + 1]) * stack.g_between(l, l + 1)
         nodes = np.nonzero(m)[0]
         a, b, w = node2dof[l, nodes], node2dof[l + 1, nodes], m[nodes]
         diagonal[a] += w
@@ -218,7 +237,12 @@ def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndar
         cols += [b, a]
         vals += [-w, -w]
     bottom = n_layers - 1
-    m = lumped_mass(mesh, in_layer[bottom]) * stack.g_ambient(die_bounds)
+    if bottom in tri_k:
+        g = 1.0 / (half_resistance(layers[bottom], tri_k[bottom])
+                   + 1.0 / stack.h_bottom(die_bounds))
+        m = lumped_mass(mesh, in_layer[bottom], g)
+    else:
+        m = lumped_mass(mesh, in_layer[bottom]) * stack.g_ambient(die_bounds)
     nodes = np.nonzero(m)[0]
     convection = np.zeros(offset)
     convection[node2dof[bottom, nodes]] = m[nodes]
