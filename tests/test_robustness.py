@@ -35,7 +35,7 @@ from thermal.assemble import assemble
 from thermal.cli import load_inputs, main
 from thermal.errors import InputError, InputWarning
 from thermal.floorplan import make_floorplan
-from thermal.mesh import SNAP_REL
+from thermal.mesh import MIN_FEATURE_REL, SNAP_REL
 from thermal.solution import OUTPUT_FILES
 from thermal.stack import Layer, Stack
 
@@ -189,32 +189,37 @@ def test_whitespace_is_die_material_and_one_warning(tmp_path, capsys):
 
 
 def test_blocks_the_mesher_would_flatten_are_refused():
-    """The mesher merges edges closer than its snapping distance; a block that would vanish
-    (no triangle, no temperature, its power lost) is an input error, even when it is wider
-    than that distance but other blocks' edges chain across it."""
-    snap = SNAP_REL * 0.01
+    """A block thinner than MIN_FEATURE_REL of the die is refused; a thin one above it meshes
+    (the snapping distance shrinks to SLIVER_SNAP of it) and keeps its power; a block whose
+    edges other blocks' edges chain together within the snapping distance (it would vanish:
+    no triangle, no temperature, its power lost) is an input error."""
     strip = dict(names=["a", "thin", "b"], bottom=[0.0, 0.0, 0.0], height=[0.01, 0.01, 0.01])
-    for width in (0.5 * snap, 2.5 * snap):
+    limit = MIN_FEATURE_REL * 0.01
+    for width in (0.5 * limit, 4 * limit):     # 0.25 µm and 2 µm on a 1 cm die
         x = [0.0, 0.005, 0.005 + width]
         w = [0.005, width, 0.005 - width]
-        if width < snap:
-            with pytest.raises(InputError, match="block 'thin' is .* too thin to mesh"):
+        if width < limit:
+            with pytest.raises(InputError, match="block 'thin' is .* too thin to mesh, below"):
                 make_floorplan(left=x, width=w, **strip)
         else:
             fp = make_floorplan(left=x, width=w, **strip)
             sol = thermal.solve(fp, {"a": 1.0, "thin": 1.0, "b": 1.0}, _stack(0.01, 0.01, False),
                                 mesh="uniform", tolerance=1.0)
             assert np.isfinite(sol.blocks.max_K).all()
+            assert sol.mesh.block_rects[1, 2] - sol.mesh.block_rects[1, 0] == \
+                pytest.approx(width, rel=1e-9)
             system = assemble(sol.mesh, sol.stack, sol.power_w, None, fp.bounds)
             assert system.rhs.sum() == pytest.approx(3.0, rel=1e-12)
-    # 1.5 snapping distances wide, but block 'c' above has an edge in its middle: one cluster
-    chained = dict(names=["a", "thin", "b", "c", "d"], left=[0.0, 0.005, 0.005 + 1.5 * snap,
-                                                             0.0, 0.005 + 0.75 * snap],
-                   bottom=[0.0, 0.0, 0.0, 0.005, 0.005], width=[0.005, 1.5 * snap,
-                                                                0.005 - 1.5 * snap,
-                                                                0.005 + 0.75 * snap,
-                                                                0.005 - 0.75 * snap],
-                   height=[0.005] * 5)
+    # 'thin' (t = 2.4 µm) is the thinnest block, so the snapping distance is 0.4 t (below
+    # 1e-4 of the die); the blocks above have edges at t/3 and 2t/3 across it: one chain of
+    # three gaps of t/3, one cluster
+    t = 2.4e-6
+    chained = dict(names=["a", "thin", "b", "c", "d", "e", "f"],
+                   left=[0.0, 0.005, 0.005 + t, 0.0, 0.005 + t / 3, 0.0, 0.005 + 2 * t / 3],
+                   bottom=[0.0, 0.0, 0.0, 0.004, 0.004, 0.007, 0.007],
+                   width=[0.005, t, 0.005 - t, 0.005 + t / 3, 0.005 - t / 3, 0.005 + 2 * t / 3,
+                          0.005 - 2 * t / 3],
+                   height=[0.004, 0.004, 0.004, 0.003, 0.003, 0.003, 0.003])
     with pytest.raises(InputError, match="<floorplan>:2: block 'thin' .* too thin to mesh"):
         make_floorplan(**chained)
 

@@ -6,7 +6,8 @@ A ``.flp`` line is ``name width height left-x bottom-y [heat-capacity resistivit
 Validation (SPEC §3) turns every malformed file into one :class:`~thermal.errors.InputError`
 naming the file and line: wrong column counts, non-numbers, NaN/inf, non-positive sizes or
 material values, duplicate names, no blocks, a die outside 10 µm .. 10 cm (a units mistake),
-blocks too thin for the mesher to keep (thinner than its snapping distance, 1e-4 of the die), and
+blocks too thin to mesh (thinner than 5e-5 of the die's longer side, or flattened by the mesher's
+snapping), and
 blocks overlapping by more than half of the smaller one. Thin overlaps (rounding slivers) and
 whitespace between blocks are accepted with one :class:`~thermal.errors.InputWarning` each.
 Overlaps are found by a sort-and-sweep over x, vectorised in chunks: 2,000 blocks take
@@ -25,7 +26,7 @@ import numpy as np
 
 from .errors import InputError, InputWarning
 from .io.hotspot import data_lines, parse_number, read_text
-from .mesh import SNAP_REL, snapped
+from .mesh import MIN_FEATURE_REL, snap_distance, snapped
 
 __all__ = ["Floorplan", "read_floorplan", "make_floorplan", "MAX_DIE_M", "MIN_DIE_M"]
 
@@ -329,7 +330,9 @@ def _validated(names, left, bottom, width, height, conductivity, heat_capacity, 
                          f"dimensions must be in metres (scaled twice by mistake?)", file=file,
                          line=lines[0], field=names[0])
     longest = max(die_w, die_h)
-    _check_resolvable(names, left, bottom, right, top, file, lines, SNAP_REL * longest)
+    _check_thinnest(names, width, height, file, lines, longest)
+    _check_resolvable(names, left, bottom, right, top, file, lines,
+                      snap_distance(np.r_[longest, width], np.r_[longest, height]))
     _check_overlaps(names, left, bottom, right, top, file, lines, TOUCH_REL * longest)
     _check_whitespace(left, bottom, right, top, file, GAP_SNAP_REL * longest)
     return Floorplan(tuple(names), left, bottom, width, height, heat_capacity, conductivity,
@@ -404,6 +407,16 @@ def overlapping_pairs(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.nda
     return i[srt], j[srt], area[srt]
 
 
+def _check_thinnest(names, width, height, file, lines, longest) -> None:
+    """Refuse a block thinner than :data:`~thermal.mesh.MIN_FEATURE_REL` of the die's longer
+    side (with a rounding tolerance): the mesh along it would need ~1e5+ triangles."""
+    limit = MIN_FEATURE_REL * longest * (1 - ROUNDING_REL)
+    _first_bad((width < limit) | (height < limit), names, lines, file,
+               lambda nm, i: f"block {nm!r} is {width[i]:.3g} m x {height[i]:.3g} m: too thin to "
+                             f"mesh, below {MIN_FEATURE_REL:g} of the die's longer side "
+                             f"({MIN_FEATURE_REL * longest:.3g} m; a units mistake?)")
+
+
 def _check_resolvable(names, x0, y0, x1, y1, file, lines, snap) -> None:
     """Refuse a block that the mesher's snapping would flatten to nothing.
 
@@ -415,9 +428,8 @@ def _check_resolvable(names, x0, y0, x1, y1, file, lines, snap) -> None:
     xs, ys = snapped(np.r_[x0, x1], snap), snapped(np.r_[y0, y1], snap)
     _first_bad((xs[n:] <= xs[:n]) | (ys[n:] <= ys[:n]), names, lines, file,
                lambda nm, i: f"block {nm!r} is {x1[i] - x0[i]:.3g} m x {y1[i] - y0[i]:.3g} m: "
-                             f"too thin to mesh, as edges closer than {snap:.3g} m ("
-                             f"{SNAP_REL:g} of the die's longer side) are merged as rounding "
-                             f"noise (a units mistake?)")
+                             f"too thin to mesh, as edges closer than {snap:.3g} m are merged "
+                             f"as rounding noise and other block edges lie between its own")
 
 
 def _check_overlaps(names, x0, y0, x1, y1, file, lines, eps) -> None:

@@ -7,7 +7,10 @@ steps, all vectorised over points and segments:
 1. **Snap.** Rectangle coordinates closer than ``snap_m`` (default :data:`SNAP_REL` times the
    die's longer side, 1.6 µm on a 16 mm die) are merged, so rounding noise in floorplan files
    (ev6 has ``0.005933 + 0.001033 = 0.006966`` beside a block at ``0.006967``) does not create
-   micrometre slivers. Real thin blocks (10 µm on a 2 cm die) stay.
+   micrometre slivers. Real thin blocks (10 µm on a 2 cm die) stay, and a floorplan with a
+   thinner block snaps at :data:`SLIVER_SNAP` of it instead (:func:`snap_distance`). The mesh is
+   built relative to the rectangles' lower-left corner, so a die far from the origin keeps
+   every digit.
 2. **Planar graph.** Collinear rectangle edges are merged, and split at every corner and every
    crossing or T-junction. Edges are only as long as the rectangles make them: unlike a tensor
    (Hanan) grid, a block edge is never extended across the die.
@@ -35,6 +38,36 @@ from scipy.spatial import Delaunay, cKDTree
 SNAP_REL = 1e-4
 """Rectangle coordinates closer than this fraction of the die's longer side are merged into one
 (1.6 µm on a 16 mm die: ev6's ``0.005933 + 0.001033`` against ``0.006967`` leaves a 1 µm gap)."""
+
+MIN_FEATURE_REL = 5e-5
+"""Blocks thinner than this fraction of the die's longer side are refused (0.5 µm on a 1 cm die):
+a sliver needs ~length/width triangles along each side (a 1 µm x 1 cm one: 125k triangles, 10 s)."""
+
+SLIVER_SNAP = 0.4
+"""The snapping distance is at most this fraction of the thinnest block: a genuine 1.3 µm sliver
+(HotGauge's 7 nm floorplans) on a 16 mm die, whose 1.6 µm default snapping would flatten it,
+keeps its two edges, and rounding noise is still merged up to 0.5 µm."""
+
+
+def snap_distance(width_m, height_m) -> float:
+    """The distance below which the mesher merges block coordinates, m:
+    :data:`SNAP_REL` of the die's longer side, or :data:`SLIVER_SNAP` of the thinnest block's
+    side when that is smaller (never below :data:`MIN_FEATURE_REL` of the die's side times it).
+
+    Parameters
+    ----------
+    width_m, height_m : array_like
+        Sizes of the blocks, and the die's as the first or any entry (the longest side sets
+        the die's scale).
+
+    >>> snap_distance([16e-3, 1.3e-6], [16e-3, 16e-3])
+    5.2e-07
+    """
+    w, h = np.asarray(width_m, float), np.asarray(height_m, float)
+    longest = max(w.max(), h.max())
+    thinnest = max(min(w.min(), h.min()), MIN_FEATURE_REL * longest)
+    return float(min(SNAP_REL * longest, SLIVER_SNAP * thinnest))
+
 
 MIN_ANGLE_DEG = 25.0
 """Smallest angle the initial mesh aims for (Ruppert terminates for any bound up to ~30°)."""
@@ -418,7 +451,7 @@ def initial_mesh(block_rects: np.ndarray, layer_rects: np.ndarray, snap_m: float
     layer_rects : (L, 4) array_like
         Layer footprints as (x0, y0, x1, y1) in metres.
     snap_m : float, optional
-        Snapping distance; default :data:`SNAP_REL` times the die's longer side.
+        Snapping distance; default :func:`snap_distance` of the blocks.
     min_angle_deg, size_fn
         See :func:`triangulate`.
 
@@ -434,7 +467,8 @@ def initial_mesh(block_rects: np.ndarray, layer_rects: np.ndarray, snap_m: float
     layers = np.asarray(layer_rects, float).reshape(-1, 4)
     longest = max(np.ptp(blocks[:, [0, 2]]), np.ptp(blocks[:, [1, 3]]))
     if snap_m is None:
-        snap_m = SNAP_REL * longest
+        snap_m = snap_distance(np.r_[longest, blocks[:, 2] - blocks[:, 0]],
+                               np.r_[longest, blocks[:, 3] - blocks[:, 1]])
     if size_fn is not None:
         asked_size_fn = size_fn
 
