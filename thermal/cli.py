@@ -127,6 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="solve every case again (default: skip those finished in --out)")
     w.add_argument("--format", choices=["text", "json"], default="text")
     _add_quiet(w)
+    c = command("compare", "the temperature difference A − B of two steady results")
+    for name in ("a", "b"):
+        c.add_argument(name, type=Path, metavar=name.upper(),
+                       help="a 'thermal solve --out' folder, or a HotSpot .steady or grid file")
+    c.add_argument("--out", type=Path, default=None,
+                   help="folder for differences.csv, compare.json and difference.png")
+    c.add_argument("--grid", metavar="ROWSxCOLS", default=None,
+                   help="shape of a HotSpot grid file that is not square")
+    c.add_argument("--no-plots", action="store_true", help="skip difference.png")
+    c.add_argument("--format", choices=["text", "json"], default="text")
+    _add_quiet(c)
     sub.add_parser("transient", help="not available yet", add_help=False).add_argument(
         "rest", nargs=argparse.REMAINDER)
     return p
@@ -422,6 +433,28 @@ def _cmd_sweep(args) -> int:
     return EXIT_FAILURE if result.failed else 0
 
 
+def _cmd_compare(args) -> int:
+    from .compare import compare, parse_grid_shape, report, write
+
+    _check_out(args.out)
+    shape = None if args.grid is None else parse_grid_shape(args.grid)
+    comparison = compare(args.a, args.b, grid_shape=shape)
+    written = []
+    if args.out is not None:
+        try:
+            written = write(comparison, args.out, plots=not args.no_plots)
+        except OSError as e:
+            print(f"thermal: error: {args.out}: cannot write: {e.strerror or e}", file=sys.stderr)
+            return EXIT_FAILURE
+    if args.format == "json":
+        print(json.dumps(comparison.summary(), indent=2))
+    else:
+        print(report(comparison))
+        if written:
+            print(f"\nwrote {args.out}/: {' '.join(written)}")
+    return 0
+
+
 def _sweep_report(result) -> str:
     rows = result.rows()
     width = min(max([len(r["case"]) for r in rows] + [4]), 40)
@@ -594,7 +627,7 @@ def _main(argv: list[str] | None) -> int:
         if unknown:
             raise InputError(f"unrecognized arguments: {' '.join(unknown)}")
         handler = {"solve": _cmd_solve, "mesh": _cmd_mesh, "train": _cmd_train,
-                   "sweep": _cmd_sweep}[args.command]
+                   "sweep": _cmd_sweep, "compare": _cmd_compare}[args.command]
         return handler(args)
     except InputError as e:
         print(f"thermal: error: {_one_line(str(e))}", file=sys.stderr)

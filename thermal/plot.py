@@ -20,7 +20,7 @@ from os import PathLike
 
 import numpy as np
 
-__all__ = ["plot_heatmap", "plot_mesh", "plot_field_layers", "plot_prediction"]
+__all__ = ["plot_heatmap", "plot_mesh", "plot_field_layers", "plot_prediction", "plot_difference"]
 
 ZERO_CELSIUS_K = 273.15
 DPI = 150
@@ -724,6 +724,80 @@ def plot_prediction(path: str | PathLike, raster_box, size_m: np.ndarray, rise_K
         panel.ax.set_title(label, fontsize=9)
         panel.ax.set_xlim(extent[0], extent[1])
         panel.ax.set_ylim(extent[2], extent[3])
+    _suptitle(fig, title)
+    if path is not None:
+        _saved(fig, path)
+    return fig
+
+
+DIFF_CMAP = "RdBu_r"
+
+
+def plot_difference(path: str | PathLike, points: np.ndarray | None,
+                    triangles: np.ndarray | None, diff_K: np.ndarray, rects: np.ndarray,
+                    names: Sequence[str], title: str | None = None, per_triangle: bool = False,
+                    grid_box: tuple[float, float, float, float] | None = None):
+    """Draw a temperature difference (A − B, kelvin) over the floorplan, and save it as a PNG.
+
+    The colour scale is symmetric about zero (white): red where A is hotter, blue where cooler.
+
+    Parameters
+    ----------
+    path : str or path-like or None
+    points, triangles : (N, 2) float and (M, 3) int, or None
+        The mesh the difference lives on (None with ``grid_box``).
+    diff_K : (N,) or (M,) or (rows, cols) float
+        At the nodes (Gouraud-shaded), per triangle (``per_triangle``), or on a grid over
+        ``grid_box`` with row 0 at the top. NaN where unknown (left blank).
+    rects : (B, 4) float
+        Blocks ``(left, bottom, width, height)``, m, outlined; non-finite rows are skipped.
+    names : sequence of B str
+    title : str, optional
+    per_triangle : bool
+    grid_box : (x0, y0, x1, y1), optional
+        The extent of a grid ``diff_K``, m.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+    shown = np.isfinite(rects).all(axis=1)
+    rects, names = rects[shown], [n for n, s in zip(names, shown) if s]
+    diff_K = np.asarray(diff_K, dtype=np.float64)
+    finite = diff_K[np.isfinite(diff_K)]
+    span = float(np.max(np.abs(finite))) if finite.size else 0.0
+    span = span if span > 0 else 1e-3
+    title = title or "temperature difference A − B"
+    if grid_box is not None:
+        box = tuple(float(v) for v in grid_box)
+    else:
+        points, triangles = _checked_mesh(points, triangles)
+        box = _union_box(_points_box(points, triangles), _rects_box(rects)) if len(rects) \
+            else _points_box(points, triangles)
+    fig, (panel,), cax = _layout([box], colorbar=True, title_lines=title.count("\n") + 1)
+    ax = panel.ax
+    if grid_box is not None:
+        image = ax.imshow(diff_K, origin="upper", extent=np.array([box[0], box[2], box[1],
+                                                                   box[3]]) * _MM,
+                          cmap=DIFF_CMAP, vmin=-span, vmax=span, interpolation="nearest")
+    elif per_triangle:
+        keep = np.isfinite(diff_K)
+        corners_mm = points[triangles[keep]].reshape(-1, 2) * _MM
+        own = np.arange(len(corners_mm)).reshape(-1, 3)
+        image = ax.tripcolor(corners_mm[:, 0], corners_mm[:, 1], own, np.repeat(diff_K[keep], 3),
+                             shading="gouraud", cmap=DIFF_CMAP, vmin=-span, vmax=span)
+    else:
+        keep = np.isfinite(diff_K[triangles]).all(axis=1)
+        tri = triangles[keep]
+        used = _used_nodes(len(points), tri)
+        local = np.cumsum(used) - 1
+        xy = points[used] * _MM
+        image = ax.tripcolor(xy[:, 0], xy[:, 1], local[tri], diff_K[used], shading="gouraud",
+                             cmap=DIFF_CMAP, vmin=-span, vmax=span)
+    _draw_rects(ax, rects, colour="black", width_pt=0.6)
+    _draw_names(panel, rects, names, colour="black", halo="white")
+    _colorbar(fig, image, cax, "A − B (K)")
     _suptitle(fig, title)
     if path is not None:
         _saved(fig, path)

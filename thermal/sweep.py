@@ -29,7 +29,8 @@ existing scheduler), and writes into its output folder:
 
 - ``results.csv`` (and ``results.parquet`` when pyarrow is installed): one row per case, in
   manifest order: ``case, key, status, error, peak_K, peak_x_m, peak_y_m, peak_layer,
-  error_estimate_K, tolerance_K, dofs, triangles, mesh, time_s, warnings`` and the inputs.
+  error_estimate_K, tolerance_K, dofs, triangles, mesh, time_s, cpu_s, warnings`` and the
+  inputs (``time_s``: the case's wall time in its worker; ``cpu_s``: its process's CPU time).
 - ``blocks.csv`` (and ``blocks.parquet``): the block temperatures of every finished case, in
   long format ``case, key, block, layer, max_K, mean_K, min_K``.
 - ``cases/KEY.json``: each case's record, written as soon as it finishes.
@@ -72,7 +73,7 @@ MESH_CHOICES = ("auto", "ml", "estimator", "uniform", "ml+estimator", "heuristic
 
 RESULT_COLUMNS = ("case", "key", "status", "error", "peak_K", "peak_x_m", "peak_y_m",
                   "peak_layer", "error_estimate_K", "tolerance_K", "dofs", "triangles", "mesh",
-                  "time_s", "warnings", "floorplan", "power", "row", "stack", "config",
+                  "time_s", "cpu_s", "warnings", "floorplan", "power", "row", "stack", "config",
                   "materials", "set", "critical")
 """Columns of results.csv, in order."""
 
@@ -399,7 +400,7 @@ def run_case(case: Case, key: str | None = None) -> dict:
     -------
     dict
         ``case``, ``key``, ``status`` ("ok" or "failed"), ``error`` (one line; "" when ok),
-        ``time_s``, ``worker`` (host and process id), ``warnings``; when ok also the peak
+        ``time_s`` and ``cpu_s`` (wall and CPU seconds), ``worker`` (host and process id), ``warnings``; when ok also the peak
         (``peak_K``, ``peak_x_m``, ``peak_y_m``, ``peak_layer``), ``error_estimate_K``,
         ``tolerance_K``, ``dofs``, ``triangles``, ``mesh`` and ``blocks`` (a list of
         ``[name, layer, max_K, mean_K, min_K]``); when failed by a bug rather than the
@@ -408,7 +409,7 @@ def run_case(case: Case, key: str | None = None) -> dict:
     from .errors import SolverError
 
     key = key or case_key(case)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     record: dict = {"case": case.name, "key": key, "status": "failed", "error": "",
                     "worker": f"{socket.gethostname()}:{os.getpid()}"}
     with warnings.catch_warnings(record=True) as caught:
@@ -428,6 +429,7 @@ def run_case(case: Case, key: str | None = None) -> dict:
     record["warnings"] = "; ".join(dict.fromkeys(" ".join(str(w.message).split())
                                                  for w in caught))
     record["time_s"] = round(time.perf_counter() - started, 4)
+    record["cpu_s"] = round(time.process_time() - cpu_started, 4)
     return record
 
 
@@ -638,7 +640,7 @@ def _run_on_dask(client, todo: dict, finished) -> None:
             except Exception as e:  # the worker died (out of memory, killed) or lost the task
                 record = {"case": case.name, "key": key, "status": "failed",
                           "error": f"{type(e).__name__}: {' '.join(str(e).split())}",
-                          "warnings": "", "time_s": None, "worker": ""}
+                          "warnings": "", "time_s": None, "cpu_s": None, "worker": ""}
             finished(record)
     finally:  # interrupted: the cluster's workers stop on the cases still queued
         client.cancel(list(futures))
@@ -755,7 +757,7 @@ def read_results(out: str | os.PathLike) -> tuple[list[dict], list[dict]]:
     return read("results.csv"), read("blocks.csv")
 
 
-_NUMERIC = {"peak_K", "peak_x_m", "peak_y_m", "error_estimate_K", "tolerance_K", "time_s",
+_NUMERIC = {"peak_K", "peak_x_m", "peak_y_m", "error_estimate_K", "tolerance_K", "time_s", "cpu_s",
             "max_K", "mean_K", "min_K"}
 
 
