@@ -155,8 +155,9 @@ def plot_mesh(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
     critical : sequence of (x0, y0, x1, y1)
         Critical regions (:mod:`thermal.critical`) in metres, outlined in orange.
     footprint_names : sequence of str, optional
-        What each footprint is (``"spreader"``, ``"sink"``): given, a legend names the
-        outlines; footprints that coincide share one entry.
+        What each footprint is (``"spreader"``, ``"sink"``): given, and when some footprint
+        reaches beyond the die, a legend in the whole-domain panel names the outlines
+        (footprints that coincide share one entry), the blocks and the critical regions.
 
     Returns
     -------
@@ -199,7 +200,7 @@ def plot_mesh(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
         _draw_critical(panel.ax, np.asarray(critical, dtype=np.float64).reshape(-1, 4))
     if names is not None:
         _draw_names(panels[-1], rects, names, colour="tab:red", halo="white")
-    if footprint_names is not None:
+    if footprint_names is not None and zoom:  # (die-sized layers only: nothing to tell apart)
         _outline_legend(panels[0].ax, footprints, footprint_names, len(rects) > 0, len(critical) > 0)
     if zoom:
         panels[0].ax.set_title("whole domain")

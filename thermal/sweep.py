@@ -52,11 +52,12 @@ import hashlib
 import io
 import itertools
 import json
+import logging
 import os
 import secrets
 import socket
+import tempfile
 import time
-import logging
 import traceback
 import warnings
 from contextlib import ExitStack, contextmanager
@@ -621,8 +622,15 @@ def _dask_client(client, scheduler: str | None, workers: int | None, n_cases: in
             yield client
         return
     n = workers or min(os.cpu_count() or 1, n_cases)
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    # the workers' scratch space is removed with the cluster (Dask's default would leave a
+    # dask-scratch-space folder in the temporary directory)
+    import dask
+
+    with tempfile.TemporaryDirectory(prefix="thermal-sweep-") as scratch, \
+            dask.config.set({"temporary-directory": scratch}), \
+            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                         silence_logs=logging.ERROR, local_directory=scratch) as cluster, \
+            Client(cluster) as client:
         yield client
 
 
