@@ -10,6 +10,10 @@ failure that must be recorded, not fatal). Three runs, one after the other in th
    processes with one thread each, the cluster's start included in the wall time;
 3. ``rerun``: ``dask`` again into its own folder, which must skip every finished case.
 
+Beside them, a control that needs no Dask: the same solves in ``--workers`` plain processes
+started at once against one process alone. Its ratio is the parallelism the machine offers now
+(2.0 for two idle cores); the sweep cannot beat it.
+
 It prints a table of wall times, the sum of the cases' own wall and CPU times (equal CPU
 times and longer wall times in the workers mean the cores were busy elsewhere), the speed-up
 over serial,
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +54,31 @@ def _manifest(folder: Path, cases: int) -> Path:
     return path
 
 
+_LOOP = """
+import sys, thermal
+fp = thermal.read_floorplan(sys.argv[1]); trace = thermal.read_ptrace(sys.argv[2])
+for row in range(int(sys.argv[3])):
+    thermal.solve(fp, trace.row(row))
+"""
+
+
+def _control(processes: int, cases: int) -> float:
+    """Machine parallelism: ``processes`` x the wall time of one process solving ``cases`` ev6
+    rows, over the wall time of ``processes`` such processes started together."""
+    command = [sys.executable, "-c", _LOOP, str(ROOT / "floorplans" / "ev6.flp"),
+               str(ROOT / "floorplans" / "gcc.ptrace"), str(cases)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def timed(n):
+        t = time.perf_counter()
+        procs = [subprocess.Popen(command, env=env) for _ in range(n)]
+        if any(p.wait() for p in procs):
+            raise SystemExit("sweep: the control processes failed")
+        return time.perf_counter() - t
+
+    return processes * timed(1) / timed(processes)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=20)
@@ -66,6 +96,7 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             result = run_sweep(cases, out, **kwargs)
             runs[name] = (result, time.perf_counter() - t)
+        control = _control(args.workers, max(2, n // 4))
         serial_rows, serial_blocks = read_results(tmp / "serial")
         dask_rows, dask_blocks = read_results(tmp / "dask")
     peaks = [abs(a["peak_K"] - b["peak_K"]) for a, b in zip(serial_rows, dask_rows)
@@ -91,7 +122,9 @@ def main(argv=None) -> int:
     print(f"- Largest |serial - dask| of a peak: {max(peaks):.2e} K; of a block maximum: "
           f"{max(blocks):.2e} K")
     print(f"- Machine: {os.cpu_count()} CPUs; load average at the end {load[0]:.1f} (1 min), "
-          f"{load[1]:.1f} (5 min): a speed-up needs as many idle cores as workers")
+          f"{load[1]:.1f} (5 min). Control without Dask: {args.workers} plain processes solving "
+          f"{max(2, n // 4)} cases each did {control:.2f}x the work of one in the same time "
+          f"(the most any sweep could gain here)")
     failed = [r for r in dask_rows if r["status"] == "failed"]
     print(f"- Failed case recorded: {failed[0]['case']!r}: {failed[0]['error']}")
     ok = (runs["rerun"][0].solved == 0 and runs["rerun"][0].skipped == n
