@@ -228,15 +228,19 @@ def test_cli_sweep_serial_exit_status_and_table(inputs, tmp_path, capsys):
     from thermal.cli import main
 
     out = tmp_path / "out"
-    assert main(["sweep", str(inputs / "cases.toml"), "--serial", "--out", str(out), "-q"]) == 1
+    assert main(["sweep", str(inputs / "cases.toml"), "--serial", "--out", str(out)]) == 1
     captured = capsys.readouterr()
     assert "2 solved, 0 skipped (finished before), 2 failed" in captured.out
     assert "no such floorplan: InputError:" in captured.out
-    assert captured.err == ""  # --quiet
+    # the progress line: off a terminal, whole lines (none if it took under a second)
+    assert all(line.startswith("thermal sweep: ") and " cases" in line
+               for line in captured.err.splitlines()), captured.err
     _check_results(out)
     assert main(["sweep", str(inputs / "cases.toml"), "--serial", "--out", str(out), "-q",
                  "--format", "json"]) == 1
-    summary = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert captured.err == ""  # --quiet
+    summary = json.loads(captured.out)
     assert (summary["solved"], summary["skipped"], summary["failed"]) == (0, 2, 2)
 
 

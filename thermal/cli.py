@@ -387,6 +387,7 @@ def _cmd_train(args) -> int:
 
     _check_writable_file(args.out)
     with ProgressLine("thermal train", enabled=not args.quiet) as line:
+        line.update(f"0/{args.samples} cases: generating and solving")
         meta = train_model(args.samples, args.seed, args.out, jobs=args.jobs, max_dofs=args.max_dofs,
                            progress=lambda done, total, info: line.update(_train_status(done, total, info)))
     print(f"trained on {meta['cases_used']} of {args.samples} generated floorplans "
