@@ -1,4 +1,5 @@
-"""The tutorial notebooks run from top to bottom without an error, and are stored without outputs.
+"""The tutorial notebooks run from top to bottom without an error, leave no file behind, use only
+thermal's public API, and are stored without outputs.
 
 Each notebook is executed in a fresh ``python3`` kernel with ``notebooks/`` as its working
 directory, as a reader opening it in Jupyter would. Needs nbformat, nbclient and ipykernel
@@ -7,6 +8,7 @@ directory, as a reader opening it in Jupyter would. Needs nbformat, nbclient and
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -39,15 +41,40 @@ def test_notebook_stored_without_outputs(path: Path):
     assert not executed, f"{path.name}: code cells {executed} keep outputs; clear them before committing"
 
 
+def test_the_five_tutorials_are_there():
+    names = [p.stem for p in NOTEBOOK_FILES]
+    for prefix in ("01_quickstart", "02_adaptive", "03_custom_stack", "05_design_sweep"):
+        assert any(n.startswith(prefix) for n in names), (prefix, names)
+
+
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
-def test_notebook_runs(path: Path):
+def test_notebook_uses_only_the_public_api(path: Path):
+    """No private name of thermal (``thermal.x._y``, ``from thermal.x import _y``)."""
+    nbformat = _require("nbformat")
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    assert not re.search(r"\bthermal(\.\w+)*\._(?!_)\w", code), path.name
+    assert not re.search(r"from thermal[\w.]* import[^\n]*\b_\w", code), path.name
+    assert "from thermal.cli import" not in code, path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_notebook_runs(path: Path, tmp_path, monkeypatch):
+    """Runs to the end, and leaves nothing behind: neither beside the notebooks nor in the
+    temporary directory (the kernel gets an empty one of its own)."""
     nbformat = _require("nbformat")
     _require("ipykernel")
     nbclient = _require("nbclient")
     nb = nbformat.read(path, as_version=4)
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private_tmp))  # the kernel and its children inherit it
+    before = sorted(p.name for p in NOTEBOOKS.iterdir())
     client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S,
                                      resources={"metadata": {"path": str(NOTEBOOKS)}})
     try:
         client.execute()
     except nbclient.exceptions.CellExecutionError as exc:
         pytest.fail(f"{path.name}: a cell failed\n{exc}", pytrace=False)
+    assert sorted(p.name for p in NOTEBOOKS.iterdir()) == before
+    assert sorted(p.name for p in private_tmp.iterdir()) == [], f"{path.name} left files behind"

@@ -165,7 +165,7 @@ def test_whitespace_is_die_material_and_one_warning(tmp_path, capsys):
     ptrace.write_text("a b c\n1.0 2.0 0.5\n")
     out = tmp_path / "out"
     assert main(["solve", str(flp), "--power", str(ptrace), "--out", str(out), "--no-plots",
-                 "--mesh", "uniform", "--tolerance", "1"]) == 0
+                 "--mesh", "uniform", "--tolerance", "1", "--quiet"]) == 0
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("thermal: warning: ") and "whitespace" in err[0]
     assert "35% of the die (7e-06 m²)" in err[0]          # 7 of 20 mm² uncovered
@@ -651,7 +651,7 @@ def test_mutated_files_through_the_cli_exit_0_or_2(case):
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             status = main(["solve", str(files["floorplan"]), "--power", str(files["power"]),
                            "--stack", str(DATA / "ev6_3layer.toml"), "--mesh", "uniform",
-                           "--tolerance", "5", "--no-plots", "--out", str(out)])
+                           "--tolerance", "5", "--no-plots", "--out", str(out), "--quiet"])
         text = err.getvalue()
         assert status in (0, 2), text
         assert "Traceback" not in text

@@ -19,6 +19,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -67,13 +68,20 @@ def _row_index(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = _Parser(prog="thermal", description="Adaptive-mesh thermal simulator for SoC floorplans.")
+    p = _Parser(prog="thermal", description="Adaptive-mesh thermal simulator for SoC floorplans.",
+                epilog=_EXAMPLES["thermal"], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"thermal {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
-    s = sub.add_parser("solve", help="steady temperatures of a floorplan",
-                       epilog="exit status: 0 solved within tolerance; 1 solver failure; 2 bad "
-                              "input; 3 stopped at --max-dofs above the tolerance (results "
-                              "written; 0 with --allow-unconverged)")
+
+    def command(name, help, epilog=""):
+        return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                              epilog=epilog + _EXAMPLES[name],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    s = command("solve", "steady temperatures of a floorplan",
+                epilog="exit status: 0 solved within the tolerance; 1 solver failure; 2 bad input;\n"
+                       "  3 stopped at --max-dofs above the tolerance (results written; 0 with\n"
+                       "  --allow-unconverged)\n\n")
     _add_problem_args(s)
     s.add_argument("--mesh", default="auto",
                    choices=["auto", "ml", "estimator", "uniform", "ml+estimator", "heuristic"],
@@ -111,14 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dump-config", action="store_true",
                    help="print the effective stack as native TOML and exit")
     s.add_argument("--no-plots", action="store_true", help="skip heatmap.png and mesh.png")
-    m = sub.add_parser("mesh", help="the initial mesh of a floorplan, with a plot")
+    _add_units(s)
+    _add_quiet(s)
+    m = command("mesh", "the initial mesh of a floorplan, with a plot")
     _add_problem_args(m)
     m.add_argument("--out", type=Path, required=True)
     m.add_argument("--tolerance", type=_positive_float, default=0.1,
                    help="tolerance the predicted mesh is sized for, K (default 0.1)")
     m.add_argument("--model", type=Path, default=None,
                    help="predictor file (default: the shipped one)")
-    t = sub.add_parser("train", help="retrain the hotspot / mesh-size predictor")
+    _add_quiet(m)
+    t = command("train", "retrain the hotspot / mesh-size predictor")
     t.add_argument("--samples", type=_count, default=200,
                    help="generated floorplans to solve and learn from (default 200)")
     t.add_argument("--seed", type=_row_index, default=1, help="seed of the generator (default 1)")
@@ -126,9 +137,83 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-dofs", type=_count, default=1_500_000,
                    help="cap on the unknowns of each labelling solve (default 1,500,000)")
     t.add_argument("--out", type=Path, required=True, help="model file to write (.npz)")
+    _add_quiet(t)
+    w = command("sweep", "solve every case of a manifest on a Dask cluster")
+    w.add_argument("manifest", type=Path,
+                   help="cases to solve: a .toml ([defaults], [[case]], [grid]) or .csv file")
+    w.add_argument("--out", type=Path, default=None,
+                   help="results folder (default: MANIFEST's name + '-results', beside it)")
+    where = w.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_count, default=None,
+                       help="worker processes of the local Dask cluster (default: the CPUs)")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                       help="a running Dask scheduler to send the cases to instead")
+    where.add_argument("--serial", action="store_true",
+                       help="solve the cases here, one after the other, without Dask")
+    w.add_argument("--rerun", action="store_true",
+                   help="solve every case again (default: skip those finished in --out)")
+    w.add_argument("--format", choices=["text", "json"], default="text")
+    _add_quiet(w)
+    c = command("compare", "the temperature difference A − B of two steady results")
+    for name in ("a", "b"):
+        c.add_argument(name, type=Path, metavar=name.upper(),
+                       help="a 'thermal solve --out' folder, or a HotSpot .steady or grid file")
+    c.add_argument("--out", type=Path, default=None,
+                   help="folder for differences.csv, compare.json and difference.png")
+    c.add_argument("--grid", metavar="ROWSxCOLS", default=None,
+                   help="shape of a HotSpot grid file that is not square")
+    c.add_argument("--no-plots", action="store_true", help="skip difference.png")
+    c.add_argument("--format", choices=["text", "json"], default="text")
+    _add_quiet(c)
     sub.add_parser("transient", help="not available yet", add_help=False).add_argument(
         "rest", nargs=argparse.REMAINDER)
     return p
+
+
+_EXAMPLES = {
+    "thermal": """examples:
+  thermal solve floorplans/ev6.flp --power floorplans/gcc.ptrace --out out/
+  thermal solve --help          (and mesh, sweep, compare, train)""",
+    "solve": """example:
+  thermal solve floorplans/ev6.flp --power floorplans/gcc.ptrace --config floorplans/hotspot.config \\
+      --tolerance 0.1 --critical Icache --out out/""",
+    "mesh": """example:
+  thermal mesh floorplans/ev6.flp --power floorplans/gcc.ptrace --out mesh/""",
+    "train": """example:
+  thermal train --samples 200 --jobs 2 --out model.npz
+  thermal solve floorplans/ev6.flp --power floorplans/gcc.ptrace --model model.npz""",
+    "sweep": """example manifest (cases.toml; paths relative to it):
+  [defaults]
+  floorplan = "ev6.flp"
+  power = "gcc.ptrace"
+  tolerance = 0.2
+  [[case]]
+  name = "weak sink"
+  set = { r_convec = 0.3 }
+  [grid]
+  row = [0, 1, 2]
+
+examples:
+  thermal sweep cases.toml --workers 4
+  thermal sweep cases.toml --scheduler tcp://10.0.0.5:8786 --out results/
+  (results/results.csv: one row per case; a rerun skips the finished cases)""",
+    "compare": """examples:
+  thermal compare run-a/ run-b/ --out diff/
+  thermal compare out/ hotspot/gcc.steady""",
+    "transient": "",
+}
+"""The example at the end of each command's --help."""
+
+
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress line on stderr (warnings and errors are still shown)")
+
+
+def _add_units(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--units", choices=["C", "K"], default="C",
+                   help="temperature unit of the plots: C (degrees Celsius, default) or K; the "
+                        "files always hold kelvin")
 
 
 def _count(text: str) -> int:
@@ -298,36 +383,17 @@ def load_inputs(floorplan, power, stack=None, config=None, materials=None, overr
     return fp, block_power, s
 
 
-class _StatusLine:
-    """A line on stderr rewritten in place (a terminal only), ended by :meth:`close`."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled and sys.stderr.isatty()
-        self.shown = False
-
-    def show(self, text: str) -> None:
-        sys.stderr.write(f"\r{text}   ")
-        sys.stderr.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-
-
-class _Progress(_StatusLine):
-    """The solve's status, shown once a run passes one second."""
-
-    def __call__(self, info: dict) -> None:
-        if not self.enabled or info["elapsed_s"] < 1.0:
-            return
-        est = info["estimate_K"]
-        est_text = "—" if est == float("inf") else f"{est:.3g} K"
-        self.show(f"thermal: level {info['level']}: {info['dofs']:,} DOFs, "
-                  f"error estimate {est_text}, {info['elapsed_s']:.1f} s")
+def _solve_status(info: dict) -> str:
+    """The progress line of a solve, from the dict :func:`thermal.solve` reports."""
+    est = info["estimate_K"]
+    est_text = "not yet known" if est == float("inf") else f"{est:.3g} K"
+    return (f"round {info['level'] + 1}: {info['dofs']:,} unknowns, estimated error "
+            f"{est_text}")
 
 
 def _cmd_solve(args) -> int:
+    from .progress import ProgressLine
+
     critical = _critical(args.critical)
     _check_out(args.out)
     outputs = _config_outputs(args)
@@ -339,6 +405,7 @@ def _cmd_solve(args) -> int:
     for path in (steady_file, grid_file):
         if path is not None:
             _check_writable_file(path)
+    started = time.monotonic()
     fp, power, stack = _load(args)
     for note in outputs["notes"]:
         warnings.warn(InputWarning(note))
@@ -351,12 +418,14 @@ def _cmd_solve(args) -> int:
         return 0
     model = _model(args)
     from .solve import MAX_DOFS, solve  # after the inputs are checked: bad input fails fast
-    progress = _Progress(args.format == "text")
-    try:
-        sol = solve(fp, power, stack, mesh=args.mesh, tolerance=args.tolerance, progress=progress,
-                    critical=critical, model=model, max_dofs=args.max_dofs or MAX_DOFS)
-    finally:
-        progress.close()
+    # the line starts once the inputs are good (a mistake gets its one line alone), its clock
+    # at the command's start; it stops before the files are written (Solution.write forks
+    # only when no other thread runs)
+    with ProgressLine("thermal solve", enabled=not args.quiet, started=started) as line:
+        line.update("meshing and solving")
+        sol = solve(fp, power, stack, mesh=args.mesh, tolerance=args.tolerance,
+                    progress=lambda info: line.update(_solve_status(info)), critical=critical,
+                    model=model, max_dofs=args.max_dofs or MAX_DOFS)
     if steady_file is not None:  # before --out: a failure here leaves no results folder
         from .io.hotspot import steady_rows, write_steady
 
@@ -367,12 +436,12 @@ def _cmd_solve(args) -> int:
         write_grid_steady(grid_file, grid_temperatures(sol, rows, cols, map_mode))
     if args.out is not None:
         try:
-            sol.write(args.out, plots=not args.no_plots, parallel=True)
+            sol.write(args.out, plots=not args.no_plots, parallel=True, units=args.units)
         except OSError as e:  # checked writable before the solve: a full disk, a lost mount
             print(f"thermal: error: {args.out}: cannot write the results: {e.strerror or e}",
                   file=sys.stderr)
             return EXIT_FAILURE
-    summary = {**sol.summary(), **sol.timings()}
+    summary = {**sol.summary(args.units), **sol.timings()}
     if args.format == "json":
         b = sol.blocks
         summary["blocks"] = [{"block": n, "layer": b.layer_of(i), "max_K": float(b.max_K[i]),
@@ -399,30 +468,97 @@ def _model(args):
 
 
 def _cmd_train(args) -> int:
+    from .progress import ProgressLine
     from .train import train_model
 
     _check_writable_file(args.out)
-    bar = _Bar(sys.stderr.isatty())
-    try:
+    with ProgressLine("thermal train", enabled=not args.quiet) as line:
+        line.update(f"0/{args.samples} cases: generating and solving")
         meta = train_model(args.samples, args.seed, args.out, jobs=args.jobs, max_dofs=args.max_dofs,
-                           progress=lambda done, total, info: bar(done, total, info))
-    finally:
-        bar.close()
+                           progress=lambda done, total, info: line.update(_train_status(done, total, info)))
     print(f"trained on {meta['cases_used']} of {args.samples} generated floorplans "
           f"({meta['rows']:,} samples); wrote {args.out}")
     return 0
 
 
-class _Bar(_StatusLine):
-    """A progress bar: ``[#####.....] 12/40 cases``; off a terminal, one line per tenth."""
+def _train_status(done: int, total: int, info: dict) -> str:
+    filled = 30 * done // total
+    return (f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} cases "
+            f"({info.get('kind', '')}, {info.get('dofs', 0):,} unknowns)")
 
-    def __call__(self, done: int, total: int, info: dict) -> None:
-        text = (f"thermal train: [{'#' * int(30 * done / total)}{'.' * (30 - int(30 * done / total))}]"
-                f" {done}/{total} cases ({info.get('kind', '')}, {info.get('dofs', 0):,} DOFs)")
-        if self.enabled:
-            self.show(text)
-        elif done == total or (10 * done) // total > (10 * (done - 1)) // total:
-            sys.stderr.write(text + "\n")  # a log file still sees the run advance
+
+def _cmd_sweep(args) -> int:
+    from .progress import ProgressLine, format_duration
+    from .sweep import read_manifest, run_sweep
+
+    cases = read_manifest(args.manifest)
+    out = args.out if args.out is not None else \
+        args.manifest.with_name(args.manifest.stem + "-results")
+    _check_out(out)
+    with ProgressLine("thermal sweep", enabled=not args.quiet) as line:
+        line.update(f"{len(cases)} cases: starting the workers" if not args.serial
+                    else f"{len(cases)} cases")
+
+        def report(done, total, info):
+            left = (line.elapsed_s / done * (total - done)) if done else 0.0
+            line.update(f"{done}/{total} cases done" + (f" ({info['failed']} failed)"
+                        if info["failed"] else "") + (f" on {info['workers']} workers"
+                        if info["workers"] else "") + (f", about {format_duration(left)} left"
+                                                       if done < total else ""))
+
+        try:
+            result = run_sweep(cases, out, workers=args.workers, scheduler=args.scheduler,
+                               serial=args.serial, rerun=args.rerun, progress=report)
+        except ImportError as e:
+            raise InputError(str(e)) from None
+    if args.format == "json":
+        print(json.dumps({"out": str(out), "solved": result.solved, "skipped": result.skipped,
+                          "failed": result.failed, "wall_s": round(result.wall_s, 3),
+                          "cases": result.rows()}, indent=2))
+    else:
+        print(_sweep_report(result))
+    return EXIT_FAILURE if result.failed else 0
+
+
+def _cmd_compare(args) -> int:
+    from .compare import compare, parse_grid_shape, report, write
+
+    _check_out(args.out)
+    shape = None if args.grid is None else parse_grid_shape(args.grid)
+    comparison = compare(args.a, args.b, grid_shape=shape)
+    written = []
+    if args.out is not None:
+        try:
+            written = write(comparison, args.out, plots=not args.no_plots)
+        except OSError as e:
+            print(f"thermal: error: {args.out}: cannot write: {e.strerror or e}", file=sys.stderr)
+            return EXIT_FAILURE
+    if args.format == "json":
+        print(json.dumps(comparison.summary(), indent=2))
+    else:
+        print(report(comparison))
+        if written:
+            print(f"\nwrote {args.out}/: {' '.join(written)}")
+    return 0
+
+
+def _sweep_report(result) -> str:
+    rows = result.rows()
+    width = min(max([len(r["case"]) for r in rows] + [4]), 40)
+    lines = [f"{'case':<{width}} {'status':<7} {'peak_K':>8} {'unknowns':>9} {'time_s':>7}"]
+    for r in rows:
+        peak = "" if r["peak_K"] is None else f"{r['peak_K']:.2f}"
+        dofs = "" if r["dofs"] is None else f"{r['dofs']:,}"
+        secs = "" if r["time_s"] is None else f"{r['time_s']:.2f}"
+        lines.append(f"{r['case'][:width]:<{width}} {r['status']:<7} {peak:>8} {dofs:>9} {secs:>7}")
+    for r in rows:
+        if r["status"] == "failed":
+            lines.append(f"{r['case']}: {r['error']}")
+    lines += ["", f"{result.solved} solved, {result.skipped} skipped (finished before), "
+                  f"{result.failed} failed, in {result.wall_s:.1f} s"
+                  + (f" on {result.workers} workers" if result.workers else ""),
+              f"wrote {result.out}/: {' '.join(p.name for p in result.files)}"]
+    return "\n".join(lines)
 
 
 def _text_report(sol, out) -> str:
@@ -469,17 +605,18 @@ def _cmd_mesh(args) -> int:
     regions = resolved(fp, args.tolerance, stack.critical)
     sized, _ = meshed_to_prediction(m, prediction, fp, regions, args.tolerance, MAX_DOFS)
     from . import plot
-    from .solution import writing_into
+    from .solution import MESH_HOW, writing_into
 
     r = prediction.raster
     with writing_into(args.out) as tmp:
         plot.plot_mesh(tmp / "mesh.png", sized.points, sized.triangles, rects, fp.names,
                        footprints=[tuple(r) for r in sized.layer_rects],
-                       title=f"{predictor.name} mesh for {args.tolerance} K: {sized.n_triangles} "
-                             f"triangles (initial {m.n_triangles})")
+                       footprint_names=[layer.name for layer in stack.layers],
+                       title=f"Mesh {MESH_HOW.get(predictor.name, 'predicted')} for ±{args.tolerance} K"
+                             f": {sized.n_triangles:,} triangles (before sizing {m.n_triangles:,})")
         plot.plot_prediction(tmp / "predicted.png", (r.x0, r.y0, r.x0 + r.nx * r.dx, r.y0 + r.ny * r.dy),
                              prediction.size_m, prediction.rise_K, stack.ambient_K, rects,
-                             prediction.hotspots(5), title=f"{predictor.name} prediction")
+                             prediction.hotspots(5), title="What the predictor expects before solving")
     q = sized.quality()
     print(f"{predictor.name} mesh: {sized.n_nodes} nodes, {sized.n_triangles} triangles "
           f"(initial {m.n_triangles}), min angle {q['min_angle_deg']:.1f}°, max aspect ratio "
@@ -568,14 +705,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     try:
+        _refuse_hotspot_flags(sys.argv[1:] if argv is None else argv)
         args, unknown = build_parser().parse_known_args(argv)
         if args.command is None:
-            raise InputError("a command is required: solve, mesh, transient or train (see thermal --help)")
+            raise InputError("a command is required: solve, mesh, sweep, compare, transient or "
+                             "train (see thermal --help)")
         if args.command == "transient":
             raise InputError(f"'thermal {args.command}' is not available yet")
         if unknown:
             raise InputError(f"unrecognized arguments: {' '.join(unknown)}")
-        handler = {"solve": _cmd_solve, "mesh": _cmd_mesh, "train": _cmd_train}[args.command]
+        handler = {"solve": _cmd_solve, "mesh": _cmd_mesh, "train": _cmd_train,
+                   "sweep": _cmd_sweep, "compare": _cmd_compare}[args.command]
         return handler(args)
     except InputError as e:
         print(f"thermal: error: {_one_line(str(e))}", file=sys.stderr)
@@ -586,6 +726,41 @@ def _main(argv: list[str] | None) -> int:
     except BrokenPipeError:  # e.g. `thermal solve ... | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+_HOTSPOT_FLAGS = {
+    "-c": "--config FILE",
+    "-f": "a FLOORPLAN argument (thermal solve FLOORPLAN --power TRACE)",
+    "-p": "--power FILE",
+    "-o": "--out DIR (a folder of blocks.csv, summary.json, field.vtu and the plots)",
+    "-d": "summary.json's \"stack\" (the effective stack, written by --out)",
+    "-steady_file": "--steady-file FILE",
+    "-grid_steady_file": "--out DIR (field.vtu holds the temperature of every layer)",
+    "-materials_file": "--materials FILE",
+    "-grid_layer_file": "--layers FILE",
+    "-detailed_3D": "--layers FILE",
+    "-model_type": "--mesh (thermal always solves on its adaptive mesh)",
+    "-grid_rows": "--tolerance KELVIN (the mesh adapts to it; there is no grid size)",
+    "-grid_cols": "--tolerance KELVIN (the mesh adapts to it; there is no grid size)",
+    "-init_file": "nothing yet (no initial temperatures; steady solves need none)",
+}
+"""HotSpot's command-line flags, and what thermal has instead."""
+
+
+def _refuse_hotspot_flags(argv) -> None:
+    """One line naming thermal's equivalent for a HotSpot-style flag (``-c``, ``-p``, ...)."""
+    from .io.hotspot import KNOWN_OPTIONS
+
+    for token in argv:
+        if token == "--":
+            return
+        if token in _HOTSPOT_FLAGS:
+            raise InputError(f"{token} is HotSpot's flag; thermal's is {_HOTSPOT_FLAGS[token]} "
+                             f"(see thermal solve --help)")
+        name = token[1:]
+        if token.startswith("-") and not token.startswith("--") and name in KNOWN_OPTIONS:
+            raise InputError(f"{token} is a HotSpot option; thermal's is --set {name}=VALUE "
+                             f"(with --config FILE)")
 
 
 def _one_line(text: str) -> str:

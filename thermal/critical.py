@@ -139,7 +139,8 @@ def resolved(floorplan, tolerance: float, regions) -> Resolved:
         tol = min(float(tol), tolerance)
         if region.rect_m is None:
             if region.name not in index:
-                raise InputError(f"critical block {region.name!r} is not in the floorplan",
+                raise InputError(f"critical block {region.name!r} is not in the floorplan"
+                                 f"{_did_you_mean(region.name, floorplan.names)}",
                                  field="critical")
             own[index[region.name]] = tol
         else:
@@ -162,6 +163,23 @@ def resolved(floorplan, tolerance: float, regions) -> Resolved:
                     rects=np.array([r for r, _, _ in rects.values()]).reshape(-1, 4),
                     rect_tolerance=np.array([t for _, t, _ in rects.values()], float),
                     report=report, block_index=blocks)
+
+
+def _did_you_mean(name: str, names) -> str:
+    """``"; did you mean 'Icache'?"`` for the closest block name (case ignored first), or ``""``.
+
+    >>> _did_you_mean("icache", ["Icache", "Dcache"])
+    "; did you mean 'Icache'?"
+    """
+    import difflib
+
+    folded = {n.casefold(): n for n in names}
+    if name.casefold() in folded:
+        return f"; did you mean {folded[name.casefold()]!r}?"
+    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
 
 
 def rect_cover(mesh, rects: np.ndarray) -> sp.csr_matrix:

@@ -9,7 +9,7 @@ axes' size is then known before anything is drawn, which is what sizes the block
 blocks, and the figure is cropped to the die's aspect ratio instead of padding it with white.
 
 Coordinates come in metres and are drawn in millimetres; temperatures come in kelvin and are
-drawn in degrees Celsius.
+drawn in degrees Celsius, or in kelvin with ``units="K"``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from os import PathLike
 
 import numpy as np
 
-__all__ = ["plot_heatmap", "plot_mesh", "plot_field_layers", "plot_prediction"]
+__all__ = ["plot_heatmap", "plot_mesh", "plot_field_layers", "plot_prediction", "plot_difference"]
 
 ZERO_CELSIUS_K = 273.15
 DPI = 150
@@ -57,7 +57,8 @@ _MAX_LABEL_PT = 11.0
 
 def plot_heatmap(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
                  values_K: np.ndarray, rects: np.ndarray, names: Sequence[str],
-                 peak: tuple[float, float, float] | None = None, title: str | None = None):
+                 peak: tuple[float, float, float] | None = None, title: str | None = None,
+                 units: str = "C"):
     """Draw a layer's temperature with the floorplan over it and save it as a PNG.
 
     The P1 field is drawn as it is: Gouraud shading interpolates linearly inside each triangle,
@@ -82,12 +83,14 @@ def plot_heatmap(path: str | PathLike, points: np.ndarray, triangles: np.ndarray
         Peak temperature and position, marked and annotated.
     title : str, optional
         Figure title; by default "temperature" with the peak.
+    units : {"C", "K"}
+        Temperatures drawn in degrees Celsius (default) or kelvin.
 
     Returns
     -------
     matplotlib.figure.Figure
         The figure, for tests and callers that draw more; its colour scale spans the drawn
-        values in °C exactly.
+        values in ``units`` exactly.
 
     Raises
     ------
@@ -106,15 +109,15 @@ def plot_heatmap(path: str | PathLike, points: np.ndarray, triangles: np.ndarray
     if title is None:
         title = "temperature"
         if peak is not None:
-            title += (f", peak {peak[0] - ZERO_CELSIUS_K:.2f} °C at "
+            title += (f", peak {peak[0] - _offset(units):.2f} {unit_label(units)} at "
                       f"({peak[1] * _MM:.2f}, {peak[2] * _MM:.2f}) mm")
     fig, (panel,), cax = _layout([box], colorbar=True, title_lines=title.count("\n") + 1)
-    image = _draw_temperature(panel.ax, points, triangles, values_K)
+    image = _draw_temperature(panel.ax, points, triangles, values_K, units=units)
     _draw_rects(panel.ax, rects, colour="white", halo="black")
     _draw_names(panel, rects, names, colour="black", halo="white")
     if peak is not None:
-        _mark_peak(panel, peak)
-    _colorbar(fig, image, cax, "temperature (°C)")
+        _mark_peak(panel, peak, units)
+    _colorbar(fig, image, cax, f"temperature ({unit_label(units)})")
     _suptitle(fig, title)
     if path is not None:
         _saved(fig, path)
@@ -163,7 +166,8 @@ def plot_heatmap_layers(path: str | PathLike, points: np.ndarray, layers: Sequen
 def plot_mesh(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
               rects: np.ndarray, names: Sequence[str] | None = None,
               footprints: Sequence[Sequence[float]] = (), title: str | None = None,
-              critical: Sequence[Sequence[float]] = ()):
+              critical: Sequence[Sequence[float]] = (),
+              footprint_names: Sequence[str] | None = None):
     """Draw the mesh over the floorplan and the layer footprints, and save it as a PNG.
 
     Triangle edges are drawn once each, as thin lines; block outlines in red, layer footprints
@@ -190,6 +194,10 @@ def plot_mesh(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
         Figure title; by default the node and triangle counts.
     critical : sequence of (x0, y0, x1, y1)
         Critical regions (:mod:`thermal.critical`) in metres, outlined in orange.
+    footprint_names : sequence of str, optional
+        What each footprint is (``"spreader"``, ``"sink"``): given, and when some footprint
+        reaches beyond the die, a legend in the whole-domain panel names the outlines
+        (footprints that coincide share one entry), the blocks and the critical regions.
 
     Returns
     -------
@@ -232,6 +240,8 @@ def plot_mesh(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
         _draw_critical(panel.ax, np.asarray(critical, dtype=np.float64).reshape(-1, 4))
     if names is not None:
         _draw_names(panels[-1], rects, names, colour="tab:red", halo="white")
+    if footprint_names is not None and zoom:  # (die-sized layers only: nothing to tell apart)
+        _outline_legend(panels[0].ax, footprints, footprint_names, len(rects) > 0, len(critical) > 0)
     if zoom:
         panels[0].ax.set_title("whole domain")
         panels[1].ax.set_title("die")
@@ -244,7 +254,8 @@ def plot_mesh(path: str | PathLike, points: np.ndarray, triangles: np.ndarray,
 def plot_field_layers(path: str | PathLike, points: np.ndarray,
                       layer_triangles: Sequence[np.ndarray], layer_values_K: Sequence[np.ndarray],
                       layer_names: Sequence[str], rects: np.ndarray | None = None,
-                      names: Sequence[str] | None = None, title: str | None = None):
+                      names: Sequence[str] | None = None, title: str | None = None,
+                      units: str = "C"):
     """Draw the temperature of several layers side by side on one colour scale, as a PNG.
 
     Parameters
@@ -265,6 +276,8 @@ def plot_field_layers(path: str | PathLike, points: np.ndarray,
         Block names, drawn in the first panel where they fit.
     title : str, optional
         Figure title.
+    units : {"C", "K"}
+        Temperatures drawn in degrees Celsius (default) or kelvin.
 
     Returns
     -------
@@ -279,18 +292,18 @@ def plot_field_layers(path: str | PathLike, points: np.ndarray,
     boxes = [_points_box(points, triangles) for triangles in meshes]
     low = min(np.min(_used_values(points, t, v)) for t, v in zip(meshes, values))
     high = max(np.max(_used_values(points, t, v)) for t, v in zip(meshes, values))
-    clim = _clim(low - ZERO_CELSIUS_K, high - ZERO_CELSIUS_K)
+    clim = _clim(low - _offset(units), high - _offset(units))
 
     per_row = min(len(meshes), 3)
     fig, panels, cax = _layout(boxes, colorbar=True, titled_panels=True, per_row=per_row,
                                title_lines=0 if title is None else title.count("\n") + 1)
     for i, (panel, triangles, v) in enumerate(zip(panels, meshes, values)):
-        image = _draw_temperature(panel.ax, points, triangles, v, clim=clim)
+        image = _draw_temperature(panel.ax, points, triangles, v, clim=clim, units=units)
         _draw_rects(panel.ax, rects, colour="white", halo="black")
         if names is not None and i == 0:
             _draw_names(panel, rects, names, colour="black", halo="white")
         panel.ax.set_title(str(layer_names[i]), parse_math=False)
-    _colorbar(fig, image, cax, "temperature (°C)")
+    _colorbar(fig, image, cax, f"temperature ({unit_label(units)})")
     if title is not None:
         _suptitle(fig, title)
     if path is not None:
@@ -403,10 +416,46 @@ def _colorbar(fig, image, cax, label):
 # Drawing
 
 
-def _draw_temperature(ax, points, triangles, values_K, clim=None):
-    """Gouraud-shade the P1 field in °C on the nodes ``triangles`` use; return the artist."""
+def unit_label(units: str) -> str:
+    """``"°C"`` or ``"K"``: how a temperature in ``units`` ("C" or "K") is labelled."""
+    _offset(units)
+    return "°C" if units == "C" else "K"
+
+
+def _offset(units: str) -> float:
+    """What to subtract from kelvin to draw in ``units``."""
+    if units not in ("C", "K"):
+        raise ValueError(f"units must be 'C' or 'K', got {units!r}")
+    return ZERO_CELSIUS_K if units == "C" else 0.0
+
+
+def _outline_legend(ax, footprints, footprint_names, blocks: bool, critical: bool) -> None:
+    """A legend naming the dashed layer outlines (coinciding ones share an entry), the block
+    outlines and the critical regions."""
+    from matplotlib.lines import Line2D
+
+    groups: dict[tuple, list[str]] = {}
+    for rect, name in zip(np.round(np.asarray(footprints).reshape(-1, 4), 12).tolist(),
+                          footprint_names):
+        groups.setdefault(tuple(rect), []).append(str(name))
+    handles = []
+    if blocks:
+        handles.append(Line2D([], [], color="tab:red", linewidth=0.9, label="blocks"))
+    for rect, layer_names in groups.items():
+        size = f"{abs(rect[2] - rect[0]) * _MM:.3g} x {abs(rect[3] - rect[1]) * _MM:.3g} mm"
+        handles.append(Line2D([], [], color="tab:blue", linestyle=(0, (5, 3)), linewidth=1.0,
+                              label=f"{', '.join(layer_names)} ({size})"))
+    if critical:
+        handles.append(Line2D([], [], color="tab:orange", linewidth=2.0, label="critical"))
+    ax.legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.9,
+              title="outlines", title_fontsize=7)
+
+
+def _draw_temperature(ax, points, triangles, values_K, clim=None, units="C"):
+    """Gouraud-shade the P1 field in ``units`` on the nodes ``triangles`` use; return the
+    artist."""
     used = _used_nodes(len(points), triangles)
-    values_C = values_K[used] - ZERO_CELSIUS_K
+    values_C = values_K[used] - _offset(units)
     if not np.isfinite(values_C).all():
         raise ValueError("values_K is not finite on a node of the drawn triangles")
     local = np.cumsum(used) - 1  # renumber the used nodes 0..n-1
@@ -489,7 +538,7 @@ def _draw_critical(ax, regions):
 
     for x0, y0, x1, y1 in regions * _MM:
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, linewidth=2.0,
-                               edgecolor="tab:orange", label="critical"))
+                               edgecolor="tab:orange", label="critical", zorder=3))
 
 
 def _draw_names(panel, rects, names, colour, halo):
@@ -565,7 +614,7 @@ def _narrowest_glyph_pt(renderer, prop, px_per_pt) -> float:
     return 0.8 * max(width - 1.0, 1.0) / px_per_pt / 100.0
 
 
-def _mark_peak(panel, peak):
+def _mark_peak(panel, peak, units="C"):
     """Mark the peak with a cross and annotate its temperature, pointing into the panel."""
     t_K, x, y = (float(v) for v in peak)
     x0, y0, x1, y1 = panel.box
@@ -574,7 +623,7 @@ def _mark_peak(panel, peak):
     ax = panel.ax
     ax.plot([x * _MM], [y * _MM], marker="P", markersize=11, color="cyan",
             markeredgecolor="black", markeredgewidth=1.0, linestyle="none", zorder=5)
-    ax.annotate(f"{t_K - ZERO_CELSIUS_K:.2f} °C", (x * _MM, y * _MM),
+    ax.annotate(f"{t_K - _offset(units):.2f} {unit_label(units)}", (x * _MM, y * _MM),
                 xytext=(28 * dx, 24 * dy), textcoords="offset points",
                 ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
                 fontsize=10, fontweight="bold", zorder=6,
@@ -671,7 +720,7 @@ def _height(box):
 
 def plot_prediction(path: str | PathLike, raster_box, size_m: np.ndarray, rise_K: np.ndarray | None,
                     ambient_K: float, rects: np.ndarray, hotspots: Sequence[dict] = (),
-                    final: tuple | None = None, title: str | None = None):
+                    final: tuple | None = None, title: str | None = None, units: str = "C"):
     """What the predictor saw before the solve, beside the answer: predicted.png.
 
     Panels (left to right): the predicted temperature with the predicted hotspots numbered
@@ -692,6 +741,8 @@ def plot_prediction(path: str | PathLike, raster_box, size_m: np.ndarray, rise_K
         ``x_m``, ``y_m``, ``temperature_K`` of the predicted hotspots, hottest first.
     final : (points, triangles, values_K, peak), optional
         The solved power layer and its (T_K, x_m, y_m) peak.
+    units : {"C", "K"}
+        Temperatures drawn in degrees Celsius (default) or kelvin.
 
     Returns
     -------
@@ -702,16 +753,18 @@ def plot_prediction(path: str | PathLike, raster_box, size_m: np.ndarray, rise_K
     rects = _checked_rects(rects)
     box = tuple(float(v) for v in raster_box)
     extent = np.array([box[0], box[2], box[1], box[3]]) * _MM
-    titles = (["predicted temperature (°C)"] if rise_K is not None else []) + \
-        ["predicted element size (mm)"] + (["solved temperature (°C)"] if final is not None else [])
+    unit = unit_label(units)
+    titles = ([f"predicted temperature ({unit})"] if rise_K is not None else []) + \
+        ["predicted element size (mm)"] + ([f"solved temperature ({unit})"] if final is not None
+                                           else [])
     title = title or "prediction before the solve, and the answer"
     fig, panels, bars = _layout([box] * len(titles), colorbar="each", titled_panels=True,
                                 title_lines=title.count("\n") + 1, max_width_in=PREDICTION_WIDTH_IN)
     images = []
-    predicted_C = None if rise_K is None else rise_K + ambient_K - ZERO_CELSIUS_K
+    predicted_C = None if rise_K is None else rise_K + ambient_K - _offset(units)
     clim = None
     if final is not None:  # the predicted and the solved temperature on one scale
-        shown = [_used_values(*final[:3]) - ZERO_CELSIUS_K]
+        shown = [_used_values(*final[:3]) - _offset(units)]
         if predicted_C is not None:
             shown.append(predicted_C.ravel())
         clim = _clim(min(a.min() for a in shown), max(a.max() for a in shown))
@@ -732,7 +785,7 @@ def plot_prediction(path: str | PathLike, raster_box, size_m: np.ndarray, rise_K
     if final is not None:
         points, triangles, values_K, peak = final
         ax = panels[len(images)].ax
-        images.append(_draw_temperature(ax, points, triangles, values_K, clim=clim))
+        images.append(_draw_temperature(ax, points, triangles, values_K, clim=clim, units=units))
         ax.plot(peak[1] * _MM, peak[2] * _MM, "x", color="black", ms=9)
     for panel, image, bar, label in zip(panels, images, bars, titles):
         _colorbar(fig, image, bar, "")
@@ -740,6 +793,80 @@ def plot_prediction(path: str | PathLike, raster_box, size_m: np.ndarray, rise_K
         panel.ax.set_title(label, fontsize=9)
         panel.ax.set_xlim(extent[0], extent[1])
         panel.ax.set_ylim(extent[2], extent[3])
+    _suptitle(fig, title)
+    if path is not None:
+        _saved(fig, path)
+    return fig
+
+
+DIFF_CMAP = "RdBu_r"
+
+
+def plot_difference(path: str | PathLike, points: np.ndarray | None,
+                    triangles: np.ndarray | None, diff_K: np.ndarray, rects: np.ndarray,
+                    names: Sequence[str], title: str | None = None, per_triangle: bool = False,
+                    grid_box: tuple[float, float, float, float] | None = None):
+    """Draw a temperature difference (A − B, kelvin) over the floorplan, and save it as a PNG.
+
+    The colour scale is symmetric about zero (white): red where A is hotter, blue where cooler.
+
+    Parameters
+    ----------
+    path : str or path-like or None
+    points, triangles : (N, 2) float and (M, 3) int, or None
+        The mesh the difference lives on (None with ``grid_box``).
+    diff_K : (N,) or (M,) or (rows, cols) float
+        At the nodes (Gouraud-shaded), per triangle (``per_triangle``), or on a grid over
+        ``grid_box`` with row 0 at the top. NaN where unknown (left blank).
+    rects : (B, 4) float
+        Blocks ``(left, bottom, width, height)``, m, outlined; non-finite rows are skipped.
+    names : sequence of B str
+    title : str, optional
+    per_triangle : bool
+    grid_box : (x0, y0, x1, y1), optional
+        The extent of a grid ``diff_K``, m.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+    shown = np.isfinite(rects).all(axis=1)
+    rects, names = rects[shown], [n for n, s in zip(names, shown) if s]
+    diff_K = np.asarray(diff_K, dtype=np.float64)
+    finite = diff_K[np.isfinite(diff_K)]
+    span = float(np.max(np.abs(finite))) if finite.size else 0.0
+    span = span if span > 0 else 1e-3
+    title = title or "temperature difference A − B"
+    if grid_box is not None:
+        box = tuple(float(v) for v in grid_box)
+    else:
+        points, triangles = _checked_mesh(points, triangles)
+        box = _union_box(_points_box(points, triangles), _rects_box(rects)) if len(rects) \
+            else _points_box(points, triangles)
+    fig, (panel,), cax = _layout([box], colorbar=True, title_lines=title.count("\n") + 1)
+    ax = panel.ax
+    if grid_box is not None:
+        image = ax.imshow(diff_K, origin="upper", extent=np.array([box[0], box[2], box[1],
+                                                                   box[3]]) * _MM,
+                          cmap=DIFF_CMAP, vmin=-span, vmax=span, interpolation="nearest")
+    elif per_triangle:
+        keep = np.isfinite(diff_K)
+        corners_mm = points[triangles[keep]].reshape(-1, 2) * _MM
+        own = np.arange(len(corners_mm)).reshape(-1, 3)
+        image = ax.tripcolor(corners_mm[:, 0], corners_mm[:, 1], own, np.repeat(diff_K[keep], 3),
+                             shading="gouraud", cmap=DIFF_CMAP, vmin=-span, vmax=span)
+    else:
+        keep = np.isfinite(diff_K[triangles]).all(axis=1)
+        tri = triangles[keep]
+        used = _used_nodes(len(points), tri)
+        local = np.cumsum(used) - 1
+        xy = points[used] * _MM
+        image = ax.tripcolor(xy[:, 0], xy[:, 1], local[tri], diff_K[used], shading="gouraud",
+                             cmap=DIFF_CMAP, vmin=-span, vmax=span)
+    _draw_rects(ax, rects, colour="black", width_pt=0.6)
+    _draw_names(panel, rects, names, colour="black", halo="white")
+    _colorbar(fig, image, cax, "A − B (K)")
     _suptitle(fig, title)
     if path is not None:
         _saved(fig, path)

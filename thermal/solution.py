@@ -160,11 +160,12 @@ class Solution:
                 f"on {p.layer!r}, ±{self.error_estimate_K:.2g} K, {self.strategy} mesh, "
                 f"{self.history[-1]['dofs']:,} DOFs, {len(self.blocks)} blocks)")
 
-    def summary(self) -> dict:
+    def summary(self, units: str = "C") -> dict:
         """The content of summary.json: everything about the answer, nothing about the run.
 
         The same inputs give the same summary, byte for byte once written; how long the run
-        took is in :meth:`timings` (``timings.json``) instead.
+        took is in :meth:`timings` (``timings.json``) instead. ``units`` is the temperature
+        unit of the plots ("C" or "K"), noted under ``"units"``; the files hold kelvin.
         """
         from . import __version__
 
@@ -190,6 +191,7 @@ class Solution:
             "ambient_K": self.ambient_K,
             "stack": self.stack.to_dict(),
             "solver": {k: v for k, v in self.solver.items() if k in ("method", "iterations")},
+            "units": units_note(units),
             "version": __version__,
         }
 
@@ -215,8 +217,10 @@ class Solution:
                         f"{b.min_K[i]:.4f}"])
         return out.getvalue()
 
-    def plot(self, path=None, kind: str = "heatmap"):
-        """Draw the power layer's temperature (``kind="heatmap"``) or the mesh (``"mesh"``).
+    def plot(self, path=None, kind: str = "heatmap", units: str = "C"):
+        """Draw the power layer's temperature (``kind="heatmap"``), the mesh (``"mesh"``), or
+        the prediction beside the answer (``"predicted"``), temperatures in ``units`` ("C" for
+        degrees Celsius or "K").
 
         Returns the matplotlib Figure; saves it to ``path`` when given.
         """
@@ -230,16 +234,20 @@ class Solution:
         if kind == "heatmap":
             tri = self.mesh.triangles[self.mesh.tri_in_layer[self.power_layer]]
             peak = self.peak
+            shown = peak.temperature_K - (KELVIN_TO_CELSIUS if units == "C" else 0.0)
             return plot.plot_heatmap(path, self.mesh.points, tri, self.temperature_K[self.power_layer],
                                      rects, fp.names, peak=(peak.temperature_K, peak.x_m, peak.y_m),
-                                     title=f"{self.stack.layers[self.power_layer].name}: "
-                                           f"{self.strategy} mesh, ±{self.error_estimate_K:.2g} K")
+                                     units=units,
+                                     title=f"Temperature of the {self.stack.layers[self.power_layer].name}"
+                                           f" layer: peak {shown:.2f} {plot.unit_label(units)}, "
+                                           f"accurate to about ±{self.error_estimate_K:.2g} K")
         if kind == "mesh":
             return plot.plot_mesh(path, self.mesh.points, self.mesh.triangles, rects, fp.names,
                                   footprints=[tuple(r) for r in self.mesh.layer_rects],
+                                  footprint_names=[layer.name for layer in self.stack.layers],
                                   critical=self._critical_boxes(),
-                                  title=f"{self.strategy} mesh: {self.mesh.n_triangles} triangles, "
-                                        f"{self.history[-1]['dofs']} DOFs")
+                                  title=f"Mesh {MESH_HOW.get(self.strategy, self.strategy)}: "
+                                        f"{self.mesh.n_triangles:,} triangles")
         if kind == "predicted":
             if self.prediction is None:
                 raise ValueError("this solution has no prediction (strategy "
@@ -252,9 +260,10 @@ class Solution:
                 path, (r.x0, r.y0, r.x0 + r.nx * r.dx, r.y0 + r.ny * r.dy), self.prediction.size_m,
                 self.prediction.rise_K, self.ambient_K, rects, self.prediction.hotspots(5),
                 final=(self.mesh.points, tri, self.temperature_K[self.power_layer],
-                       (peak.temperature_K, peak.x_m, peak.y_m)),
-                title=f"{self.strategy}: prediction before the solve ({corrections} "
-                      f"correction{'' if corrections == 1 else 's'} after it), and the answer")
+                       (peak.temperature_K, peak.x_m, peak.y_m)), units=units,
+                title="What the predictor expected before solving, and the answer ("
+                      + ("no refinement needed after it)" if corrections == 0 else
+                         f"{corrections} more refinement round{'' if corrections == 1 else 's'})"))
         raise ValueError(f"unknown plot kind {kind!r}")
 
     def _plot_power_layers(self, path, block_layer):
@@ -288,7 +297,7 @@ class Solution:
             boxes.append((x, y, x + w, y + h))
         return boxes
 
-    def write(self, directory, plots: bool = True, parallel: bool = False) -> Path:
+    def write(self, directory, plots: bool = True, parallel: bool = False, units: str = "C") -> Path:
         """Write blocks.csv, summary.json, timings.json, field.vtu, heatmap.png and mesh.png
         (and predicted.png after a prediction) into ``directory``.
 
@@ -304,7 +313,8 @@ class Solution:
         when all of them are complete, so an interrupted write leaves nothing behind. Into an
         existing directory the files are replaced one by one, and the outputs of an earlier run
         that this one does not write (the plots, after ``plots=False``) are removed. blocks.csv
-        and summary.json are byte-identical for identical inputs.
+        and summary.json are byte-identical for identical inputs. ``units`` ("C" or "K") is
+        the temperature unit of the plots, noted in summary.json; the files hold kelvin.
 
         Raises
         ------
@@ -317,7 +327,7 @@ class Solution:
         directory = Path(directory)
         with writing_into(directory, owned=OUTPUT_FILES) as tmp:
             (tmp / "blocks.csv").write_text(self.blocks_csv(), encoding="utf-8")
-            (tmp / "summary.json").write_text(json.dumps(self.summary(), indent=2) + "\n",
+            (tmp / "summary.json").write_text(json.dumps(self.summary(units), indent=2) + "\n",
                                               encoding="utf-8")
             (tmp / "timings.json").write_text(json.dumps(self.timings(), indent=2) + "\n",
                                               encoding="utf-8")
@@ -335,11 +345,26 @@ class Solution:
                 import matplotlib.figure  # noqa: F401             sides of the fork)
 
                 def draw(kind):
-                    return lambda: self.plot(tmp / f"{kind}.png", kind)
+                    return lambda: self.plot(tmp / f"{kind}.png", kind, units)
 
                 others = ["heatmap"] + (["predicted"] if self.prediction is not None else [])
                 in_parallel([write_field, draw("mesh")], [draw(k) for k in others], fork=parallel)
         return directory
+
+
+MESH_HOW = {"ml": "sized by the trained predictor", "ml+estimator": "sized by the trained predictor",
+            "heuristic": "sized by a rule of thumb",
+            "estimator": "refined where the estimated error was largest",
+            "uniform": "refined evenly"}
+"""How each meshing strategy made the mesh, in words (the mesh plot's title)."""
+
+
+def units_note(units: str = "C") -> dict:
+    """summary.json's ``"units"``: the files' units, and the plots' temperature unit."""
+    if units not in ("C", "K"):
+        raise ValueError(f"units must be 'C' or 'K', got {units!r}")
+    return {"temperature": "K", "length": "m", "power": "W",
+            "plots": "°C" if units == "C" else "K"}
 
 
 OUTPUT_FILES = ("blocks.csv", "summary.json", "timings.json", "field.vtu", "heatmap.png",
