@@ -166,3 +166,75 @@ def test_ttrace_round_trip(tmp_path):
     (tmp_path / "bad").write_text("a 300\nb -4\n")
     with pytest.raises(thermal.InputError, match=":2: temperature of 'b'"):
         read_block_temperatures(tmp_path / "bad")
+
+
+def _cli(*argv):
+    from thermal.cli import main
+
+    return main([str(a) for a in argv])
+
+
+def test_cli_transient_writes_every_output(tmp_path, capsys):
+    from thermal.io.ttrace import read_ttrace
+    from thermal.io.vtu import read_vtu
+
+    out, tt = tmp_path / "run", tmp_path / "run.ttrace"
+    rc = _cli("transient", DATA / "small.flp", "--power", DATA / "small.ptrace", "--stack",
+              DATA / "ev6_3layer.toml", "--sampling-interval", "0.01", "--dt", "0.005",
+              "--method", "cn", "--out", out, "--ttrace", tt, "--snapshots", "2",
+              "--mesh", "uniform")
+    assert rc == 0, capsys.readouterr().err
+    names = {p.name for p in out.iterdir()}
+    assert names == {"transient.csv", "peak.csv", "summary.json", "transient.png", "final.vtu",
+                     "snapshot_000000.vtu", "snapshot_000001.vtu"}
+    lines = (out / "transient.csv").read_text().splitlines()
+    assert lines[0] == "time_s,block,layer,max_K,mean_K" and len(lines) == 1 + 2 * 3
+    assert lines[1].startswith("0.01,a,die,")
+    assert (out / "peak.csv").read_text().splitlines()[0] == "time_s,temperature_K,x_m,y_m,layer"
+    blocks, rows = read_ttrace(tt)
+    assert blocks == ["a", "b", "c"] and len(rows) == 2
+    last_means = [float(l.split(",")[4]) for l in lines[-3:]]
+    assert rows[-1] == pytest.approx(last_means, abs=0.006)
+    summary = __import__("json").loads((out / "summary.json").read_text())
+    assert summary["steps"] == 4 and summary["dt_s"] == 0.005 and summary["method"] == "cn"
+    # the final field's hottest die node is the last output's hottest block max
+    last_max = max(float(l.split(",")[3]) for l in lines[-3:])
+    assert np.nanmax(read_vtu(out / "final.vtu")[2]["T_die_K"]) == pytest.approx(last_max,
+                                                                                abs=1e-4)
+    # restart from the final field: the first output continues the run
+    out2 = tmp_path / "again"
+    assert _cli("transient", DATA / "small.flp", "--power", DATA / "small.ptrace", "--stack",
+                DATA / "ev6_3layer.toml", "--sampling-interval", "0.01", "--out", out2,
+                "--init-file", out / "final.vtu", "--mesh", "uniform", "--no-plots") == 0
+    first = [float(l.split(",")[4]) for l in (out2 / "transient.csv").read_text().splitlines()[1:4]]
+    assert min(first) > min(last_means) - 1.0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--dt", "-1"], "--dt"),
+    (["--method", "rk4"], "--method"),
+    (["--init-file", "missing.steady"], "missing.steady"),
+])
+def test_cli_transient_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, extra, message):
+    out = tmp_path / "run"
+    rc = _cli("transient", DATA / "small.flp", "--power", DATA / "small.ptrace",
+              "--sampling-interval", "0.01", "--out", out, "--mesh", "uniform", *extra)
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("thermal: error:") and message in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_transient_interrupted_leaves_nothing(tmp_path, monkeypatch):
+    from thermal.transient import TransientRun
+
+    def interrupted(self, progress=None):
+        yield from []
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TransientRun, "frames", interrupted)
+    out = tmp_path / "run"
+    rc = _cli("transient", DATA / "small.flp", "--power", DATA / "small.ptrace",
+              "--sampling-interval", "0.01", "--out", out, "--mesh", "uniform",
+              "--ttrace", tmp_path / "t.ttrace")
+    assert rc == 130 and not list(tmp_path.iterdir())

@@ -576,9 +576,9 @@ class TransientRun:
 
             p = self.samples_w.mean(axis=0)
             if self.leakage is not None:
-                from .leakage import fixed_point
+                from .leakage import _factorised_fixed_point
 
-                return fixed_point(self, p)[0]
+                return _factorised_fixed_point(self, p)[0]
             x, _ = solve_linear(self.system.matrix, self.load @ p)
             return x
         if init == "blocks":
@@ -659,7 +659,9 @@ def prepare(floorplan, trace, stack=None, *, sampling_interval: float | None = N
         raise InputError(f"unknown time-stepping method {method!r}; choose from "
                          f"{', '.join(METHODS)}", field="method")
     if leakage is None:
-        leakage = getattr(stack, "leakage", None)
+        from .leakage import from_stack_file
+
+        leakage = from_stack_file(stack.path)
     if leakage is not None:
         leakage = leakage.for_floorplan(floorplan)
     init_values = None
@@ -753,3 +755,164 @@ def transient(floorplan, trace, stack=None, *, sampling_interval: float | None =
                            peak_layer=peak_a[:, 3].astype(int), names=tuple(floorplan.names),
                            mesh=run.mesh, final_K=run.fields(x), info=info)
 
+
+
+# -------------------------------------------------------------------------------------------
+# Streamed output (thermal transient --out DIR)
+
+
+OUTPUT_FILES = ("transient.csv", "peak.csv", "summary.json", "transient.png", "final.vtu")
+"""Files :func:`write_run` writes (and ``snapshot_*.vtu``)."""
+
+
+class _Decimated:
+    """A series of per-block values kept in at most ``2 * cap`` points: when full, neighbouring
+    points merge (their max, times their last), so memory stays flat in the trace length."""
+
+    def __init__(self, n_blocks: int, cap: int = 2000):
+        self.cap = cap
+        self.times = np.empty(2 * cap)
+        self.values = np.empty((2 * cap, n_blocks))
+        self.n = 0
+        self.stride = 1
+        self._pending = 0
+
+    def add(self, t: float, v: np.ndarray) -> None:
+        if self._pending:                      # merge into the current point
+            self.values[self.n - 1] = np.maximum(self.values[self.n - 1], v)
+            self.times[self.n - 1] = t
+        else:
+            self.times[self.n], self.values[self.n] = t, v
+            self.n += 1
+        self._pending = (self._pending + 1) % self.stride
+        if self.n == 2 * self.cap and not self._pending:
+            self.values[:self.cap] = np.maximum(self.values[0::2], self.values[1::2])
+            self.times[:self.cap] = self.times[1::2]
+            self.n, self.stride = self.cap, 2 * self.stride
+
+
+def plot_series(path, times_s: np.ndarray, values_K: np.ndarray, names, most: int = 6,
+                title: str = "") -> None:
+    """Temperature over time of the hottest ``most`` blocks (by their largest value)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4.5), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    order = np.argsort(-values_K.max(axis=0))[:most]
+    scale, unit = (1e3, "ms") if times_s[-1] < 1 else (1.0, "s")
+    for b in order:
+        ax.plot(times_s * scale, values_K[:, b] - 273.15, label=names[b], lw=1.2)
+    ax.set_xlabel(f"time ({unit})")
+    ax.set_ylabel("block max temperature (°C)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def write_run(run: TransientRun, directory, *, ttrace=None, snapshots: int = 0,
+              plots: bool = True, progress: Callable[[int, int], None] | None = None) -> dict:
+    """Run a prepared transient, streaming its results into ``directory``.
+
+    Writes ``transient.csv`` (``time_s,block,layer,max_K,mean_K``, one row per block per output
+    time), ``peak.csv`` (``time_s,temperature_K,x_m,y_m,layer``), ``summary.json``,
+    ``transient.png`` (the hottest blocks over time), ``final.vtu`` (the last field: a later
+    run's ``init_file``) and ``snapshots`` evenly spaced ``snapshot_NNNN.vtu`` fields; and
+    HotSpot's ``.ttrace`` (block means, K) at ``ttrace``. Everything appears only when the
+    run completes (:func:`thermal.solution.writing_into`); an exception or Ctrl-C leaves
+    nothing.
+
+    Returns
+    -------
+    dict
+        The summary.
+    """
+    import csv
+    import json
+
+    from . import __version__
+    from .io.ttrace import TtraceWriter
+    from .io.vtu import write_vtu
+    from .solution import writing_into
+
+    stack, mesh, names = run.stack, run.mesh, run.floorplan.names
+    layer_name = stack.layers[stack.power_layers[0]].name
+    rows = len(run.samples_w)
+    snap_at = set(np.unique(np.linspace(0, rows - 1, snapshots).round().astype(int)).tolist()) \
+        if snapshots > 0 else set()
+    series = _Decimated(len(names))
+    t0 = time.perf_counter()
+    hottest = (-np.inf, 0.0, 0.0, 0.0, 0)
+    block_peak = np.full(len(names), -np.inf)
+    frame = None
+
+    def vtu(path, x, t):
+        fields = run.fields(x)
+        write_vtu(path, mesh.points, mesh.triangles,
+                  {f"T_{layer.name}_K": fields[l] for l, layer in enumerate(stack.layers)},
+                  {"block": mesh.block_of_tri})
+
+    with writing_into(directory, owned=OUTPUT_FILES) as tmp:
+        tt = TtraceWriter(ttrace, names) if ttrace is not None else None
+        try:
+            with open(tmp / "transient.csv", "w", encoding="utf-8", newline="") as fc, \
+                    open(tmp / "peak.csv", "w", encoding="utf-8", newline="") as fpk:
+                wc, wp = csv.writer(fc, lineterminator="\n"), csv.writer(fpk, lineterminator="\n")
+                wc.writerow(["time_s", "block", "layer", "max_K", "mean_K"])
+                wp.writerow(["time_s", "temperature_K", "x_m", "y_m", "layer"])
+                for frame in run.frames(progress):
+                    t = f"{frame.time_s:.9g}"
+                    wc.writerows([t, n, layer_name, f"{a:.4f}", f"{b:.4f}"] for n, a, b in
+                                 zip(names, frame.block_max_K, frame.block_mean_K))
+                    temp, x, y, layer = frame.peak
+                    wp.writerow([t, f"{temp:.4f}", f"{x:.6e}", f"{y:.6e}",
+                                 stack.layers[layer].name])
+                    if temp > hottest[0]:
+                        hottest = (temp, x, y, frame.time_s, layer)
+                    np.maximum(block_peak, frame.block_max_K, out=block_peak)
+                    series.add(frame.time_s, frame.block_max_K)
+                    if tt is not None:
+                        tt.write(frame.block_mean_K)
+                    if frame.index in snap_at:
+                        vtu(tmp / f"snapshot_{frame.index:06d}.vtu", frame.theta, frame.time_s)
+            if frame is None:
+                raise InputError("the power trace has no rows")
+            vtu(tmp / "final.vtu", frame.theta, frame.time_s)
+            elapsed = time.perf_counter() - t0
+            steps = rows * run.substeps
+            summary = {
+                "peak": {"temperature_K": hottest[0], "x_m": hottest[1], "y_m": hottest[2],
+                         "time_s": hottest[3], "layer": stack.layers[hottest[4]].name},
+                "blocks_peak_K": {n: float(v) for n, v in zip(names, block_peak)},
+                "final_block_mean_K": {n: float(v) for n, v in zip(names, frame.block_mean_K)},
+                "rows": rows, "sampling_interval_s": run.interval, "dt_s": run.dt,
+                "steps": steps, "method": run.method,
+                "mesh": {"strategy": (run.mesh_info or {}).get("strategy"),
+                         "nodes": mesh.n_nodes, "triangles": mesh.n_triangles,
+                         "dofs": run.n_dofs,
+                         "error_estimate_K": (run.mesh_info or {}).get("error_estimate_K")},
+                "leakage": run.leakage.describe() if run.leakage is not None else None,
+                "timings_s": {"mesh": (run.mesh_info or {}).get("mesh_s", 0.0),
+                              "assemble": run.assemble_s,
+                              "factorise": run.stepper.factorise_s,
+                              "steps": getattr(run, "step_s", 0.0), "run": elapsed,
+                              "ms_per_step": 1e3 * getattr(run, "step_s", 0.0) / max(steps, 1)},
+                "version": __version__,
+            }
+            (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n",
+                                              encoding="utf-8")
+            if plots:
+                plot_series(tmp / "transient.png", series.times[:series.n],
+                            series.values[:series.n], names,
+                            title=f"hottest blocks ({layer_name}), {run.method}, "
+                                  f"dt {run.dt:.3g} s, {run.n_dofs:,} DOFs")
+        except BaseException:
+            if tt is not None:
+                tt.discard()
+            raise
+        if tt is not None:
+            tt.commit()
+    return summary
