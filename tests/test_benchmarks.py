@@ -111,3 +111,14 @@ def test_oracle_mesh_reaches_the_tolerance_below_every_strategy():
     assert oracle <= dofs("uniform needed") <= dofs("uniform strategy")
     assert dofs("ml") >= dofs("floor ml") and dofs("estimator") >= dofs("floor 1/24")
     assert dofs("uniform strategy") >= dofs("floor 1/24")
+
+
+def test_transient_benchmark_runs_quick():
+    run = subprocess.run([sys.executable, str(BENCHMARKS / "transient.py"), "--quick",
+                          "--uniform-steps", "1"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "| ml | " in run.stdout and "| uniform | " in run.stdout
+    # the ml mesh's block max and mean are within 0.1 K of the exact transient
+    row = next(line for line in run.stdout.splitlines() if line.startswith("| ml | "))
+    cells = [c.strip() for c in row.split("|")]
+    assert float(cells[7]) <= 0.1 and float(cells[8]) <= 0.1, row

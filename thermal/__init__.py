@@ -9,10 +9,12 @@ from .errors import InputError, InputWarning, SolverError
 from .floorplan import Floorplan, read_floorplan
 from .power import PowerMap, PowerTrace, read_power_map, read_ptrace
 from .solve import solve
+from .transient import transient, transient_frames
 from .stack import Layer, Stack
 
 __version__ = "0.1.0"
 
 __all__ = ["Floorplan", "InputError", "InputWarning", "Layer", "PowerMap", "PowerTrace",
            "SolverError", "Stack", "read_floorplan", "read_power_map", "read_ptrace", "solve",
+           "transient", "transient_frames",
            "__version__"]

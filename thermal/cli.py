@@ -165,8 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-plots", action="store_true", help="skip difference.png")
     c.add_argument("--format", choices=["text", "json"], default="text")
     _add_quiet(c)
-    sub.add_parser("transient", help="not available yet", add_help=False).add_argument(
-        "rest", nargs=argparse.REMAINDER)
+    _add_transient_parser(sub)
     return p
 
 
@@ -200,7 +199,10 @@ examples:
     "compare": """examples:
   thermal compare run-a/ run-b/ --out diff/
   thermal compare out/ hotspot/gcc.steady""",
-    "transient": "",
+    "transient": """example:
+  thermal transient floorplans/ev6.flp --power floorplans/gcc.ptrace \\
+      --config floorplans/hotspot.config --materials floorplans/example.materials \\
+      --ttrace out/gcc.ttrace --out out/""",
 }
 """The example at the end of each command's --help."""
 
@@ -214,6 +216,47 @@ def _add_units(p: argparse.ArgumentParser) -> None:
     p.add_argument("--units", choices=["C", "K"], default="C",
                    help="temperature unit of the plots: C (degrees Celsius, default) or K; the "
                         "files always hold kelvin")
+
+
+def _add_transient_parser(sub) -> None:
+    r = sub.add_parser("transient", help="block temperatures over a power trace",
+                       description="Block temperatures over a power trace.",
+                       epilog=_EXAMPLES["transient"],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("floorplan", type=Path, nargs="?", help="HotSpot .flp floorplan")
+    r.add_argument("--power", type=Path, required=True, help="HotSpot .ptrace power trace")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--stack", type=Path, help="native stack TOML")
+    g.add_argument("--config", type=Path, help="HotSpot .config")
+    r.add_argument("--materials", type=Path, help="HotSpot .materials for --config")
+    r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a HotSpot config value (with --config)")
+    r.add_argument("--layers", type=Path, help="HotSpot .lcf layer file")
+    r.add_argument("--out", type=Path, required=True, help="output directory")
+    r.add_argument("--dt", type=_positive_float, default=None,
+                   help="time step, s (default: the sampling interval; rounded down to divide it)")
+    r.add_argument("--sampling-interval", type=_positive_float, default=None,
+                   help="length of one trace row, s (default: the config's -sampling_intvl, "
+                        "else HotSpot's 3.333e-6)")
+    r.add_argument("--method", choices=["be", "cn", "bdf2"], default="be",
+                   help="backward Euler (default), Crank-Nicolson or BDF2")
+    r.add_argument("--init", choices=["ambient", "steady"], default="ambient",
+                   help="start at ambient (default) or at the mean row's steady state")
+    r.add_argument("--init-file", type=Path, default=None,
+                   help="start from a previous run's final.vtu, or HotSpot -init_file block "
+                        "temperatures ('name temperature_K' lines)")
+    r.add_argument("--ttrace", type=Path, default=None,
+                   help="also write HotSpot's .ttrace (block mean temperatures per row)")
+    r.add_argument("--snapshots", type=_row_index, default=0,
+                   help="write this many evenly spaced snapshot_*.vtu fields (default 0)")
+    r.add_argument("--mesh", default="auto",
+                   choices=["auto", "ml", "estimator", "uniform", "ml+estimator", "heuristic"],
+                   help="meshing strategy for the whole trace (default 'ml')")
+    r.add_argument("--model", type=Path, default=None, help="predictor file")
+    r.add_argument("--tolerance", type=_positive_float, default=0.1,
+                   help="target error of the block temperatures of the mesh check, K")
+    r.add_argument("--no-plots", action="store_true", help="skip transient.png")
+    _add_quiet(r)
 
 
 def _count(text: str) -> int:
@@ -421,11 +464,18 @@ def _cmd_solve(args) -> int:
     # the line starts once the inputs are good (a mistake gets its one line alone), its clock
     # at the command's start; it stops before the files are written (Solution.write forks
     # only when no other thread runs)
+    leakage = _leakage(args)
     with ProgressLine("thermal solve", enabled=not args.quiet, started=started) as line:
         line.update("meshing and solving")
-        sol = solve(fp, power, stack, mesh=args.mesh, tolerance=args.tolerance,
-                    progress=lambda info: line.update(_solve_status(info)), critical=critical,
-                    model=model, max_dofs=args.max_dofs or MAX_DOFS)
+        options = dict(mesh=args.mesh, tolerance=args.tolerance, critical=critical, model=model,
+                       max_dofs=args.max_dofs or MAX_DOFS)
+        if leakage is None:
+            sol = solve(fp, power, stack, progress=lambda info: line.update(_solve_status(info)),
+                        **options)
+        else:
+            from .leakage import solve_with_leakage
+
+            sol, _ = solve_with_leakage(fp, power, stack, leakage, **options)
     if steady_file is not None:  # before --out: a failure here leaves no results folder
         from .io.hotspot import steady_rows, write_steady
 
@@ -455,6 +505,69 @@ def _cmd_solve(args) -> int:
               f"tolerance {sol.tolerance_K} K: refinement stopped at the DOF limit "
               f"({sol.max_dofs:,}; raise --max-dofs or --tolerance)", file=sys.stderr)
         return 0 if args.allow_unconverged else EXIT_UNCONVERGED
+    return 0
+
+
+def _leakage(args):
+    """The leakage model of the stack TOML's [leakage] table or the config's -leakage_used."""
+    from .leakage import from_hotspot_config, from_stack_file
+
+    if getattr(args, "config", None) is not None:
+        overrides = {k.lstrip("-"): v for k, _, v in (i.partition("=") for i in args.set)}
+        return from_hotspot_config(args.config, overrides)
+    return from_stack_file(getattr(args, "stack", None))
+
+
+def _cmd_transient(args) -> int:
+    """``thermal transient``: stream a power trace's temperatures into ``--out``."""
+    from .power import MAP_SUFFIXES, read_ptrace
+
+    _check_out(args.out)
+    if args.ttrace is not None:
+        _check_writable_file(args.ttrace)
+    if args.power.suffix.lower() in MAP_SUFFIXES:
+        raise InputError("a transient needs a .ptrace power trace, not a power map",
+                         file=str(args.power))
+    args.row, args.map_extent = None, None
+    fp, _, stack = _load(args)
+    trace = read_ptrace(args.power)
+    interval = args.sampling_interval
+    if args.config is not None:
+        from .leakage import sampling_interval
+
+        overrides = {k.lstrip("-"): v for k, _, v in (i.partition("=") for i in args.set)}
+        if interval is None:
+            interval = sampling_interval(args.config, overrides)
+    leakage = _leakage(args)
+    model = _model(args)
+    from .progress import ProgressLine
+    from .transient import prepare, write_run
+
+    with ProgressLine("thermal transient", enabled=not args.quiet) as line:
+        line.update("meshing for the whole trace")
+        run = prepare(fp, trace, stack, sampling_interval=interval, dt=args.dt,
+                      method=args.method, init=args.init, init_file=args.init_file,
+                      mesh=args.mesh, tolerance=args.tolerance, model=model, leakage=leakage)
+
+        def rows_done(done: int, total: int) -> None:
+            line.update(f"row {done:,}/{total:,} ({100 * done // max(total, 1)}%)")
+
+        try:
+            summary = write_run(run, args.out, ttrace=args.ttrace, snapshots=args.snapshots,
+                                plots=not args.no_plots, progress=rows_done)
+        except OSError as e:
+            print(f"thermal: error: {args.out}: cannot write the results: {e.strerror or e}",
+                  file=sys.stderr)
+            return EXIT_FAILURE
+    peak, t = summary["peak"], summary["timings_s"]
+    print(f"peak {peak['temperature_K']:.2f} K ({peak['temperature_K'] - 273.15:.2f} °C) at "
+          f"t={peak['time_s']:.6g} s, x={peak['x_m'] * 1e3:.3f} mm, y={peak['y_m'] * 1e3:.3f} mm "
+          f"on {peak['layer']}")
+    print(f"{summary['rows']} rows x {run.substeps} steps of {summary['dt_s']:.4g} s "
+          f"({summary['method']}), {summary['mesh']['strategy']} mesh {summary['mesh']['dofs']:,} "
+          f"DOFs; factorisation {t['factorise']:.2f} s, {t['ms_per_step']:.2f} ms per step, "
+          f"{t['mesh'] + t['run']:.2f} s in all")
+    print(f"wrote {args.out}/" + (f" and {args.ttrace}" if args.ttrace is not None else ""))
     return 0
 
 
@@ -710,12 +823,10 @@ def _main(argv: list[str] | None) -> int:
         if args.command is None:
             raise InputError("a command is required: solve, mesh, sweep, compare, transient or "
                              "train (see thermal --help)")
-        if args.command == "transient":
-            raise InputError(f"'thermal {args.command}' is not available yet")
         if unknown:
             raise InputError(f"unrecognized arguments: {' '.join(unknown)}")
         handler = {"solve": _cmd_solve, "mesh": _cmd_mesh, "train": _cmd_train,
-                   "sweep": _cmd_sweep, "compare": _cmd_compare}[args.command]
+                   "sweep": _cmd_sweep, "compare": _cmd_compare, "transient": _cmd_transient}[args.command]
         return handler(args)
     except InputError as e:
         print(f"thermal: error: {_one_line(str(e))}", file=sys.stderr)

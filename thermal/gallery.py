@@ -679,3 +679,127 @@ def slicing_rects(n_blocks: int, seed: int, die=(0.0, 0.0, 0.012, 0.010)) -> np.
             rects += [(x0, y0, x1, ym), (x0, ym, x1, y1)]
     r = np.array(rects)
     return np.c_[r[:, 0], r[:, 1], r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]]
+
+
+# ----------------------------------------------------------------------------------------
+# Exact transient
+
+
+def _mode_propagator(sheet: np.ndarray, g_between: np.ndarray, g_ambient: float,
+                     capacity: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigen-decomposition of ``C da/dt + (diag(sheet) λ + G) a = q`` for every mode.
+
+    With ``D = C^{-1/2}`` the generalised problem ``K v = ω C v`` becomes the symmetric
+    ``(D K D) u = ω u``, ``v = D u``. Returns the rates ω, shape lam.shape + (L,), and the
+    orthonormal ``u``, shape lam.shape + (L, L) (columns).
+    """
+    n_layers = len(sheet)
+    k = np.zeros(lam.shape + (n_layers, n_layers))
+    diag = np.zeros(n_layers)
+    diag[:-1] += g_between
+    diag[1:] += g_between
+    diag[-1] += g_ambient
+    for l in range(n_layers):
+        k[..., l, l] = sheet[l] * lam + diag[l]
+        if l < n_layers - 1:
+            k[..., l, l + 1] = k[..., l + 1, l] = -g_between[l]
+    d = 1.0 / np.sqrt(capacity)
+    return np.linalg.eigh(k * d[:, None] * d[None, :])
+
+
+def exact_transient(bounds, blocks_rects, samples_w, layers: Sequence[tuple[float, float, float]],
+                    h: float, ambient_K: float, interval_s: float, power_layer: int = 0,
+                    modes: int | tuple[int, int] | None = None, c_convec: float | None = None,
+                    initial: str = "ambient"):
+    """Exact transient of the layered stack under piecewise-constant block powers.
+
+    Per cosine mode the layers form the small linear system ``C da/dt + K_λ a = q̂ e_p`` with
+    ``C = diag(c_l t_l)`` (J/(m² K); HotSpot's lumped ``c_convec`` J/K adds ``c_convec / A``
+    to the bottom layer) and ``K_λ`` the steady mode matrix of :func:`exact_solution`. Over a
+    row of constant power ``a`` relaxes towards that row's steady coefficients ``a_ss``:
+    ``a(t + Δ) = a_ss + D U exp(−Ω Δ) Uᵀ D⁻¹ (a(t) − a_ss)`` with the eigen-decomposition of
+    :func:`_mode_propagator`, exactly. Each output is the row's steady :class:`ExactSolution`
+    (whose tail correction is the steady one of that row's power) with its coefficients
+    replaced by ``a(t)``: the modes beyond the kept ones relax within microseconds (their rate
+    is at least ``k_p λ / c_p`` ≈ 1e5/s on ev6), so after the first output their transient
+    part is below the series' own error.
+
+    Parameters
+    ----------
+    bounds, blocks_rects, h, ambient_K, power_layer, modes
+        As :func:`exact_solution`; the mode count is chosen for the row-wise largest power.
+    samples_w : array_like, shape (rows, B)
+        Power of each block over each interval, W.
+    layers : sequence of (thickness_m, conductivity, heat_capacity)
+        Top (0) to bottom; heat capacity J/(m³ K).
+    interval_s : float
+        Length of one row, s.
+    c_convec : float, optional
+        Lumped convection capacitance, J/K, on the bottom layer.
+    initial : {"ambient", "steady"}
+        The state at t = 0: ambient, or the steady state of the mean row.
+
+    Yields
+    ------
+    (time_s, ExactSolution)
+        At the end of every row.
+    """
+    samples = np.atleast_2d(np.asarray(samples_w, dtype=np.float64))
+    layers = np.asarray(layers, dtype=np.float64).reshape(-1, 3)
+    if (layers[:, 2] <= 0).any() or not interval_s > 0:
+        raise ValueError("heat capacities and the interval must be positive")
+    thermal_layers = [tuple(r) for r in layers[:, :2]]
+    top = exact_solution(bounds, blocks_rects, samples.max(axis=0), thermal_layers, h,
+                         ambient_K, power_layer, modes)
+    modes = top.modes
+    (width, height) = top.size_m
+    capacity = layers[:, 0] * layers[:, 2]
+    if c_convec:
+        capacity[-1] += c_convec / (width * height)
+    thickness, conductivity = layers[:, 0], layers[:, 1]
+    half = thickness / (2 * conductivity)
+    mu, nu = top._wavenumbers()
+    lam = np.add.outer(mu**2, nu**2)
+    omega, u = _mode_propagator(thickness * conductivity, 1.0 / (half[:-1] + half[1:]),
+                                1.0 / (half[-1] + 1.0 / h), capacity, lam)
+    decay = np.exp(-omega * interval_s)                                    # (M, N, L)
+    d, d_inv = 1.0 / np.sqrt(capacity), np.sqrt(capacity)
+
+    def steady(power):
+        return exact_solution(bounds, blocks_rects, power, thermal_layers, h, ambient_K,
+                              power_layer, modes)
+
+    a = (steady(samples.mean(axis=0)).coefficients.copy() if initial == "steady"
+         else np.zeros(top.coefficients.shape))
+    if initial not in ("ambient", "steady"):
+        raise ValueError(f"initial must be 'ambient' or 'steady', got {initial!r}")
+    for k, power in enumerate(samples):
+        ss = steady(power)
+        z = np.einsum("mnlk,lmn->mnk", u, (a - ss.coefficients) * d_inv[:, None, None])
+        a = ss.coefficients + d[:, None, None] * np.einsum("mnlk,mnk->lmn", u, z * decay)
+        yield (k + 1) * interval_s, dataclasses.replace(ss, coefficients=a, _cache={})
+
+
+def exact_transient_for(floorplan, samples_w, stack, interval_s: float, modes=None,
+                        snapped_to=None, initial: str = "ambient"):
+    """:func:`exact_transient` for the project's floorplan and stack (conditions as
+    :func:`exact_for`); ``samples_w`` is (rows, B) W in floorplan order."""
+    if snapped_to is not None:
+        r = np.asarray(snapped_to.block_rects, dtype=np.float64)
+        floorplan = dataclasses.replace(floorplan, left_m=r[:, 0], bottom_m=r[:, 1],
+                                        width_m=r[:, 2] - r[:, 0], height_m=r[:, 3] - r[:, 1])
+    if np.isfinite(np.asarray(floorplan.conductivity, float)).any() or \
+            np.isfinite(np.asarray(floorplan.heat_capacity, float)).any():
+        raise ValueError("the exact transient needs uniform material per layer, but the "
+                         "floorplan gives per-block values")
+    for layer in stack.layers:
+        if layer.size_m is not None:
+            raise ValueError(f"the exact transient needs every layer on the die footprint, but "
+                             f"layer {layer.name!r} has size {layer.size_m}")
+    bounds = tuple(float(v) for v in floorplan.bounds)
+    rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m, floorplan.height_m]
+    return exact_transient(bounds, rects, samples_w,
+                           [(l.thickness_m, l.conductivity, l.heat_capacity) for l in stack.layers],
+                           h=float(stack.h_bottom(bounds)), ambient_K=float(stack.ambient_K),
+                           interval_s=interval_s, power_layer=int(stack.power_layers[0]),
+                           modes=modes, c_convec=stack.c_convec, initial=initial)

@@ -43,7 +43,8 @@ __all__ = ["Layer", "Stack"]
 
 _LAYER_KEYS = ("name", "thickness", "conductivity", "heat_capacity", "power", "size", "floorplan")
 _LAYER_REQUIRED = ("name", "thickness", "conductivity", "heat_capacity")
-_TOP_KEYS = ("ambient", "layer", "convection", "critical", "critical_region")
+_TOP_KEYS = ("ambient", "layer", "convection", "critical", "critical_region",
+             "leakage")  # [leakage]: read by thermal.leakage
 _REGION_KEYS = ("name", "rect", "tolerance")
 _CONVECTION_KEYS = ("h", "r", "c")
 _FIT_REL = 1e-9   # a footprint this much smaller than the die (rounding) is the die
