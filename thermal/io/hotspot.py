@@ -165,7 +165,10 @@ t_solder s_pcb t_pcb materials_file use_microfluidic_cooling pumping_pressure pu
 inlet_temperature coolant_material coolant_capac coolant_res coolant_visc wall_material
 wall_capac wall_res htc wrap_l2 l2_label model_rim rim_thickness compact_ratio n_orients P0 Davg
 Kmoves Rcool Rreject Nmax lambdaA lambdaT lambdaW
+natural_convec flow_type sink_type fin_height fin_width channel_width pin_height pin_diam pin_dist
+fan_radius motor_radius rpm
 """.split())
+# (the last two lines: the detailed package model's own file, -package_config_file)
 
 # layer name, thickness, conductivity, heat capacity, material, side (None: die), power
 _LAYER_KEYS = (
