@@ -177,10 +177,13 @@ def test_config_keys_refused_or_noted(tmp_path):
     (tmp_path / "c.config").write_text("-leakage_used 1\n")
     with pytest.raises(InputError, match="leakage"):
         config_outputs(read_config(tmp_path / "c.config"))
+    (tmp_path / "c.config").write_text("-model_type blocks\n")
+    with pytest.raises(InputError, match="block or grid"):
+        config_outputs(read_config(tmp_path / "c.config"))
     (tmp_path / "c.config").write_text("-init_file x.init\n-dtm_used 1\n-model_type block\n"
                                        "-steady_file out.steady\n-grid_rows 32\n")
     out = config_outputs(read_config(tmp_path / "c.config"))
-    assert len(out["notes"]) == 3 and out["steady_file"] == "out.steady"
+    assert len(out["notes"]) == 2 and out["steady_file"] == "out.steady"
     assert out["grid_rows"] == 32 and out["grid_cols"] == 64
 
 

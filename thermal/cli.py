@@ -456,8 +456,12 @@ def _cmd_solve(args) -> int:
             and any(math.isfinite(k) for k in fp.conductivity):
         warnings.warn(InputWarning("the floorplan's columns 6-7 give per-block materials: HotSpot "
                                    "uses them only with -detailed_3D on, thermal always does"))
-    if args.dump_config:
-        print(stack.to_toml(), end="")
+    if args.dump_config:  # floorplan paths made absolute: the TOML may be saved anywhere
+        import dataclasses
+
+        layers = tuple(dataclasses.replace(layer, floorplan=os.path.abspath(layer.floorplan))
+                       if layer.floorplan is not None else layer for layer in stack.layers)
+        print(dataclasses.replace(stack, layers=layers).to_toml(), end="")
         return 0
     model = _model(args)
     from .solve import MAX_DOFS, solve  # after the inputs are checked: bad input fails fast

@@ -524,10 +524,10 @@ _STEADY_NOTES = (
                           "not use them"),
     ("dtm_used", ("0",), "dynamic thermal management acts on transients: the steady solve does "
                          "not model it"),
-    ("model_type", ("grid",), "thermal solves its adaptive finite-element model, whatever "
-                              "HotSpot's model type (its results are closest to -model_type "
-                              "grid at fine grids)"),
 )
+# -model_type block and grid both name a discretisation of the same layered model, which
+# thermal's adaptive finite elements replace: both are accepted, any other value refused.
+_MODEL_TYPES = ("block", "grid")
 
 
 def config_outputs(config: HotSpotConfig | None, overrides: Mapping[str, str] | None = None
@@ -566,6 +566,10 @@ def config_outputs(config: HotSpotConfig | None, overrides: Mapping[str, str] | 
         v = values.get(key)
         if v is not None and v.text.lower() not in off:
             raise v.error(key, what)
+    v = values.get("model_type")
+    if v is not None and v.text.lower() not in _MODEL_TYPES:
+        raise v.error("model_type", f"must be block or grid (thermal's finite elements replace "
+                                    f"both)")
     notes = []
     for key, off, what in _STEADY_NOTES:
         v = values.get(key)
