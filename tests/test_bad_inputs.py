@@ -5,13 +5,19 @@ names the file, the line where one applies, and says what is wrong (the case's f
 line. (2) CLI level: ``thermal solve ...`` (``thermal.cli.main`` in-process for every case, the
 ``python -m thermal`` command for one case of each role) exits with status 2, prints exactly one
 line ``thermal: error: ...`` to stderr and no traceback, and leaves no output directory behind.
+(3) The accepted inputs (``[[good]]``, issue 22: dies far from the origin, slivers, names that
+look like mathtext or come from any script, an overlap of half a block by rounding, tiny powers)
+solve with exit status 0, a closed energy balance and only warning lines, in under 30 s each
+(a hang guard, not a benchmark).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: the same parser as a package
@@ -51,6 +57,8 @@ def load_like_cli(floorplan: str, power: str, stack: str | None = None,
 
 def test_corpus_is_complete():
     listed = {c["file"] for c in _TABLE["case"]}
+    listed |= {Path(g[k]).name for g in _TABLE["good"] for k in ("floorplan", "power", "stack")
+               if k in g}
     present = {p.name for p in CORPUS.iterdir() if p.name != "cases.toml"}
     assert present <= listed, f"files in bad_inputs/ without a case: {sorted(present - listed)}"
     assert len(listed) >= 25
@@ -128,3 +136,36 @@ def test_command_one_line_error(case, files, tmp_path):
     result = subprocess.run([sys.executable, "-m", "thermal", *_argv(files, out)],
                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     _check_one_line_error(case, result.returncode, result.stderr, out)
+
+
+# ------------------------------------------------------------------------ accepted inputs
+
+GOOD = [pytest.param(g, id=Path(g["floorplan"]).stem + "-" + Path(g["power"]).stem)
+        for g in _TABLE["good"]]
+
+
+@pytest.mark.parametrize("good", GOOD)
+def test_good_input_solves(good, tmp_path, capsys):
+    from thermal.cli import main
+
+    out = tmp_path / "out"
+    argv = ["solve", str(CORPUS / good["floorplan"]), "--power", str(CORPUS / good["power"]),
+            "--out", str(out)]
+    if "stack" in good:
+        argv += ["--stack", str(CORPUS / good["stack"])]
+    if not good.get("plots"):
+        argv.append("--no-plots")
+    t = time.perf_counter()
+    status = main(argv)
+    wall = time.perf_counter() - t
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert "Traceback" not in err
+    assert all(line.startswith("thermal: warning: ") for line in err.splitlines()), err
+    if "warning" in good:
+        assert good["warning"] in err
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["energy_balance_rel"] <= 1e-9
+    if good.get("plots"):
+        assert (out / "heatmap.png").stat().st_size > 0 and (out / "mesh.png").stat().st_size > 0
+    assert wall < 30.0, f"{wall:.1f} s"

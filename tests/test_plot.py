@@ -218,3 +218,48 @@ def test_import_does_not_load_matplotlib():
                              "import sys, thermal.plot; print('matplotlib' in sys.modules)"],
                             capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_names_and_titles_are_plain_text(tmp_path, die_mesh):
+    """Names and titles that matplotlib would parse as mathtext (issue 22: ``$core`` and
+    ``a\\b`` raised ParseFatalException) or that hold glyphs the font lacks are drawn as they
+    are, without a warning."""
+    import warnings
+
+    points, triangles, values_K = die_mesh
+    names = ["$core", "a\\b", "^_{x}$\\alpha$", "コア\U0001F525"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_heatmap(tmp_path / "heat.png", points, triangles, values_K, RECTS, names,
+                           title="$layer\\ name")
+        plot_field_layers(tmp_path / "layers.png", points, [triangles], [values_K],
+                          ["$die", "a\\b"][:1], rects=RECTS, names=names, title="50% $x")
+    _assert_png(tmp_path / "heat.png")
+    drawn = {t.get_text() for t in fig.axes[0].texts}
+    assert {"$core", "a\\b", "^_{x}$\\alpha$"} <= drawn
+    assert "$layer\\ name" in _title(fig)
+
+
+def test_names_that_cannot_fit_are_not_measured(tmp_path, monkeypatch):
+    """16,384 blocks of a 0.6 mm die: no name fits, and none is measured (a vectorised screen
+    leaves them out before the renderer is asked)."""
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    k, side = 128, 0.6e-3 / 128
+    ij = np.indices((k, k)).reshape(2, -1).T
+    rects = np.c_[ij * side, np.full((k * k, 2), side)]
+    names = [f"g{i}_{j}" for i, j in ij]
+    points = _grid(0.0, 0.6e-3, 20)
+    triangles = Delaunay(points).simplices
+    measured = []
+    original = RendererAgg.get_text_width_height_descent
+
+    def counting(self, s, prop, ismath):
+        measured.append(s)
+        return original(self, s, prop, ismath)
+
+    monkeypatch.setattr(RendererAgg, "get_text_width_height_descent", counting)
+    fig = plot_heatmap(tmp_path / "heat.png", points, triangles, np.full(len(points), 320.0),
+                       rects, names)
+    assert not set(measured) & set(names)
+    assert not [t for t in fig.axes[0].texts if t.get_text() in set(names)]

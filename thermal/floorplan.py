@@ -304,6 +304,15 @@ def _validated(names, left, bottom, width, height, conductivity, heat_capacity, 
     _first_bad(conductivity <= 0, names, lines, file,
                lambda nm, i: f"conductivity of block {nm!r} must be positive, got "
                              f"{conductivity[i]:g}")
+    from .stack import RANGES
+
+    for values, key, unit in ((conductivity, "conductivity", "W/(m K)"),
+                              (heat_capacity, "heat_capacity", "J/(m^3 K)")):
+        lo, hi = RANGES[key]
+        _first_bad((values < lo) | (values > hi), names, lines, file,
+                   lambda nm, i, v=values, k=key, u=unit, lo=lo, hi=hi:
+                   f"{k.replace('_', ' ')} of block {nm!r} is {v[i]:g} {u}, out of range "
+                   f"(allowed: {lo:g} to {hi:g} {u})")
     right, top = left + width, bottom + height
     x0, y0, x1, y1 = left.min(), bottom.min(), right.max(), top.max()
     die_w, die_h = x1 - x0, y1 - y0
