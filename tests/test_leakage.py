@@ -94,3 +94,36 @@ def test_leakage_tables(tmp_path):
     with pytest.raises(thermal.InputError, match=":2: .*HotLeakage"):
         from_hotspot_config(cfg)
     assert from_hotspot_config(cfg, {"leakage_used": "0"}) is None
+
+
+def test_cli_config_leakage_and_sampling_interval(tmp_path, capsys):
+    from thermal.cli import main
+
+    out = tmp_path / "run"
+    args = ["transient", str(DATA / "small.flp"), "--power", str(DATA / "small.ptrace"),
+            "--config", str(DATA / "hotspot.config"), "--out", str(out), "--mesh", "uniform",
+            "--no-plots"]
+    assert main(args) == 0, capsys.readouterr().err
+    summary = __import__("json").loads((out / "summary.json").read_text())
+    assert summary["sampling_interval_s"] == 0.01 and summary["leakage"] is None
+    assert main(args + ["--set", "leakage_used=1"]) == 0, capsys.readouterr().err
+    with_leak = __import__("json").loads((out / "summary.json").read_text())
+    assert with_leak["leakage"]["beta_per_K"] == 0.036
+    assert with_leak["peak"]["temperature_K"] > summary["peak"]["temperature_K"]
+    capsys.readouterr()
+    assert main(args + ["--set", "leakage_used=1", "--set", "leakage_mode=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("thermal: error:") and "HotLeakage" in err and len(err.splitlines()) == 1
+
+
+def test_cli_solve_reports_runaway_in_one_line(tmp_path, capsys):
+    from thermal.cli import main
+
+    stack = tmp_path / "s.toml"
+    stack.write_text("[[layer]]\nname = 'die'\nthickness = 0.5e-3\nconductivity = 150.0\n"
+                     "heat_capacity = 1.75e6\npower = true\n[convection]\nh = 1e4\n"
+                     "[leakage]\ndensity = 2e6\nbeta = 0.05\nt0 = 318.15\n")
+    rc = main(["solve", str(DATA / "small.flp"), "--power", str(DATA / "small.ptrace"),
+               "--stack", str(stack), "--mesh", "uniform"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "thermal runaway" in err and len(err.strip().splitlines()) == 1
