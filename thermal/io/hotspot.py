@@ -514,11 +514,9 @@ MAP_MODES = ("avg", "center", "min", "max")
 """HotSpot's ``-grid_map_mode`` values: a block's (or grid cell's) temperature is the average
 over it, the value at its centre, or its minimum or maximum."""
 
-# Options a steady solve refuses when turned on, and options it notes in one warning line
-_REFUSED = (
-    ("leakage_used", ("0",), "temperature-dependent leakage power is not modelled (set "
-                             "-leakage_used 0 and give the leakage in the power trace)"),
-)
+# Options a steady solve refuses when turned on (none now: -leakage_used is honoured by
+# thermal.leakage.from_hotspot_config), and options it notes in one warning line
+_REFUSED: tuple = ()
 _STEADY_NOTES = (
     ("init_file", _UNSET, "initial temperatures only start a transient: the steady solve does "
                           "not use them"),
