@@ -27,6 +27,21 @@ def _require(module: str):
                 f"pip install -e '.[test]' (nbformat, nbclient, ipykernel)", pytrace=False)
 
 
+def _importable(module: str) -> bool:
+    """``thermal.x`` is a module of the thermal package under test (not of another copy that
+    an editable install's import hook could reach)."""
+    import importlib.util
+
+    import thermal
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        return False
+    return spec is not None and spec.origin is not None and \
+        Path(spec.origin).parent == Path(thermal.__file__).parent
+
+
 def test_notebooks_found():
     assert NOTEBOOK_FILES, f"no notebooks found in {NOTEBOOKS}"
 
@@ -42,8 +57,10 @@ def test_notebook_stored_without_outputs(path: Path):
 
 
 def test_the_five_tutorials_are_there():
+    """04 (transient and leakage) runs where thermal.transient exists (its metadata says so)."""
     names = [p.stem for p in NOTEBOOK_FILES]
-    for prefix in ("01_quickstart", "02_adaptive", "03_custom_stack", "05_design_sweep"):
+    for prefix in ("01_quickstart", "02_adaptive", "03_custom_stack", "04_transient",
+                   "05_design_sweep"):
         assert any(n.startswith(prefix) for n in names), (prefix, names)
 
 
@@ -66,6 +83,9 @@ def test_notebook_runs(path: Path, tmp_path, monkeypatch):
     _require("ipykernel")
     nbclient = _require("nbclient")
     nb = nbformat.read(path, as_version=4)
+    missing = [m for m in nb.metadata.get("thermal", {}).get("needs", []) if not _importable(m)]
+    if missing:  # a tutorial of a module this checkout does not have yet
+        pytest.skip(f"{path.name} needs {', '.join(missing)}")
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(private_tmp))  # the kernel and its children inherit it

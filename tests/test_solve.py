@@ -284,7 +284,7 @@ def test_cli_solves_ev6_end_to_end(tmp_path):
     out = tmp_path / "out"
     run = subprocess.run([sys.executable, "-m", "thermal", "solve", str(DATA / "ev6.flp"),
                           "--power", str(DATA / "gcc.ptrace"), "--stack", str(DATA / "ev6_3layer.toml"),
-                          "--mesh", "uniform", "--out", str(out), "--format", "json"],
+                          "--mesh", "uniform", "--out", str(out), "--format", "json", "--quiet"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     printed = json.loads(run.stdout)
@@ -293,7 +293,7 @@ def test_cli_solves_ev6_end_to_end(tmp_path):
     assert [b["block"] for b in printed["blocks"]] == list(EV6.names)
     assert summary["error_estimate_K"] <= 0.1
     assert summary["mesh"]["strategy"] == "uniform"
-    assert run.stderr == ""  # no progress bar when not on a terminal or with --format json
+    assert run.stderr == ""  # --quiet: no progress line
     hottest = max(csv.DictReader(open(out / "blocks.csv")), key=lambda r: float(r["max_K"]))
     assert hottest["block"].startswith("IntReg")
     assert sorted(p.name for p in out.iterdir()) == ["blocks.csv", "field.vtu", "heatmap.png",
