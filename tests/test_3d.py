@@ -243,3 +243,11 @@ def test_die_sampler_is_exact_for_linear_fields():
     field = 3.0 + 200.0 * mesh.points[:, 0] - 150.0 * mesh.points[:, 1]
     got = die_sampler(mesh, fp.bounds, xy)(field)
     np.testing.assert_allclose(got, 3.0 + 200.0 * xy[:, 0] - 150.0 * xy[:, 1], rtol=0, atol=1e-12)
+
+
+def test_heatmap_has_a_panel_per_power_layer():
+    fp, stack = _toml_case()
+    sol = solve(fp, POWER, stack, mesh="uniform", tolerance=0.5)
+    fig = sol.plot(None, "heatmap")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "tier0" in titles and "tier1" in titles and "bond" not in titles
