@@ -3,7 +3,8 @@
 For each example the HotSpot command of its ``run.sh`` was run by hand (HotSpot 6/7, commit
 f18831e4; the ``.steady`` files in ``benchmarks/data/hotspot/*/hotspot-grid*.steady``, see
 ``benchmarks/data/README.md``); here ``thermal solve`` runs on the same inputs in this process
-(``--steady-file``, HotSpot's ``-grid_map_mode`` ``avg`` = block means), and every row both
+(``--steady-file``, each block valued as the config's ``-grid_map_mode`` says, as HotSpot's were:
+``avg``, the block mean, for ev6 and two-die-3d; ``center`` for ev6-3d), and every row both
 files share is printed with the difference, then the mean and largest |difference| and
 thermal's time, DOFs and error estimate per example:
 

@@ -226,3 +226,27 @@ def test_block_material_applies_in_its_own_layer(tmp_path):
                       Stack.read(TIER / "two_tier.toml"), modes=96)
     core1 = fp.index("core1")
     assert sol.blocks.mean_K[core1] - plain.block_mean(0)[fp.index("core1")] > 0.1
+
+
+def test_die_sampler_is_exact_for_linear_fields():
+    """Sampling interpolates the P1 field: a linear field comes back exactly anywhere on the
+    die (seeded random points)."""
+    from thermal.io.hotspot import die_sampler
+    from thermal.solve import start_mesh
+
+    fp, stack = _toml_case()
+    mesh = start_mesh(fp, stack, "uniform")
+    x0, y0, x1, y1 = fp.bounds
+    rng = np.random.default_rng(7)
+    xy = np.c_[rng.uniform(x0, x1, 500), rng.uniform(y0, y1, 500)]
+    field = 3.0 + 200.0 * mesh.points[:, 0] - 150.0 * mesh.points[:, 1]
+    got = die_sampler(mesh, fp.bounds, xy)(field)
+    np.testing.assert_allclose(got, 3.0 + 200.0 * xy[:, 0] - 150.0 * xy[:, 1], rtol=0, atol=1e-12)
+
+
+def test_heatmap_has_a_panel_per_power_layer():
+    fp, stack = _toml_case()
+    sol = solve(fp, POWER, stack, mesh="uniform", tolerance=0.5)
+    fig = sol.plot(None, "heatmap")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "tier0" in titles and "tier1" in titles and "bond" not in titles

@@ -29,7 +29,8 @@ from ..errors import InputError, InputWarning
 __all__ = [
     "HOTSPOT_DEFAULTS", "BUILTIN_MATERIALS", "HotSpotConfig", "read_text", "data_lines",
     "parse_number", "read_config", "read_materials", "config_stack_params", "write_steady",
-    "materials_table", "config_outputs", "steady_rows", "grid_temperatures", "write_grid_steady",
+    "materials_table", "config_outputs", "steady_rows", "die_sampler", "grid_temperatures",
+    "write_grid_steady",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -633,6 +634,9 @@ def steady_rows(solution, map_mode: str = "avg") -> tuple[list[str], list[float]
     if map_mode not in MAP_MODES:
         raise ValueError(f"map_mode must be one of {', '.join(MAP_MODES)}")
     fp, mesh, stack = solution.floorplan, solution.mesh, solution.stack
+    if map_mode == "center":
+        sample = die_sampler(mesh, fp.bounds, np.c_[fp.left_m + fp.width_m / 2,
+                                                    fp.bottom_m + fp.height_m / 2])
     amb = solution.ambient_K
     block_layer = getattr(fp, "block_layer", None)
     if block_layer is None:
@@ -655,9 +659,7 @@ def steady_rows(solution, map_mode: str = "avg") -> tuple[list[str], list[float]
         else:
             continue
         if map_mode == "center":
-            centres = np.c_[fp.left_m[blocks] + fp.width_m[blocks] / 2,
-                            fp.bottom_m[blocks] + fp.height_m[blocks] / 2]
-            values = sample_field(mesh, solution.theta[l], mesh.tri_in_layer[l], centres)
+            values = sample(solution.theta[l])[blocks]
         else:
             hi, mean, lo = block_stats(mesh, solution.theta[l], cover[:, blocks])
             values = {"avg": mean, "max": hi, "min": lo}[map_mode]
@@ -666,18 +668,43 @@ def steady_rows(solution, map_mode: str = "avg") -> tuple[list[str], list[float]
     return names, temps
 
 
-def sample_field(mesh, values: np.ndarray, triangles: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """The P1 field ``values`` (N,) of the triangles flagged in ``triangles`` (M,) at points
-    ``xy`` (P, 2), linear inside each triangle; NaN outside them."""
-    from matplotlib.tri import LinearTriInterpolator, Triangulation
+def die_sampler(mesh, die_bounds, xy: np.ndarray):
+    """Linear interpolation of any layer's P1 field at points ``xy`` (P, 2) on the die.
 
-    tri = mesh.triangles[triangles]
+    Every layer covers the die, so one point location serves them all: the triangles inside
+    the die are searched once (matplotlib's trapezoid map) and each point's three nodes and
+    barycentric weights are kept.
+
+    Returns
+    -------
+    callable
+        ``values (N,) -> (P,)``; NaN at points outside the die.
+    """
+    from matplotlib.tri import Triangulation
+
+    x0, y0, x1, y1 = die_bounds
+    c = mesh.centroids
+    inside = (c[:, 0] > x0) & (c[:, 0] < x1) & (c[:, 1] > y0) & (c[:, 1] < y1)
+    tri = mesh.triangles[inside]
     used = np.unique(tri)
     local = np.full(mesh.n_nodes, -1)
     local[used] = np.arange(len(used))
     t = Triangulation(mesh.points[used, 0], mesh.points[used, 1], local[tri])
-    out = LinearTriInterpolator(t, np.nan_to_num(values[used]))(xy[:, 0], xy[:, 1])
-    return np.ma.filled(out.astype(np.float64), np.nan)
+    found = t.get_trifinder()(xy[:, 0], xy[:, 1])
+    ok = found >= 0
+    nodes = tri[np.maximum(found, 0)]                                    # (P, 3) mesh nodes
+    p = mesh.points[nodes]
+    d1, d2, dp = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], xy - p[:, 0]
+    det = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
+    w1 = (dp[:, 0] * d2[:, 1] - dp[:, 1] * d2[:, 0]) / det
+    w2 = (d1[:, 0] * dp[:, 1] - d1[:, 1] * dp[:, 0]) / det
+    weights = np.c_[1.0 - w1 - w2, w1, w2]
+
+    def sample(values: np.ndarray) -> np.ndarray:
+        out = (np.asarray(values)[nodes] * weights).sum(axis=1)
+        return np.where(ok, out, np.nan)
+
+    return sample
 
 
 def grid_temperatures(solution, rows: int, cols: int, map_mode: str = "avg",
@@ -696,11 +723,9 @@ def grid_temperatures(solution, rows: int, cols: int, map_mode: str = "avg",
     v = (np.arange(rows * k) + 0.5) / (rows * k)
     xs, ys = x0 + u * (x1 - x0), y1 - v * (y1 - y0)          # rows from the top
     xy = np.c_[np.tile(xs, len(ys)), np.repeat(ys, len(xs))]
-    mesh, out = solution.mesh, []
-    for l in range(len(solution.stack.layers)):
-        t = sample_field(mesh, solution.theta[l], mesh.tri_in_layer[l], xy)
-        out.append(t.reshape(rows, k, cols, k).mean(axis=(1, 3)) + solution.ambient_K)
-    return np.array(out)
+    sample = die_sampler(solution.mesh, solution.floorplan.bounds, xy)
+    return np.array([sample(theta).reshape(rows, k, cols, k).mean(axis=(1, 3))
+                     for theta in solution.theta]) + solution.ambient_K
 
 
 def write_grid_steady(path: str | os.PathLike, temperatures_K: np.ndarray) -> None:
