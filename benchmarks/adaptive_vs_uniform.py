@@ -132,7 +132,7 @@ def load(key: str):
 
 def initial(floorplan, stack, strategy: str = "uniform"):
     """The production initial mesh of ``strategy`` (:func:`thermal.solve.start_mesh`)."""
-    from thermal.solve import start_mesh
+    from thermal.strategies import start_mesh
 
     return start_mesh(floorplan, stack, strategy)
 
@@ -154,7 +154,7 @@ def timed_solve(key: str, strategy: str, tolerance: float, max_dofs: int, repeat
         ``memory_method``.
     """
     import thermal
-    from thermal.solve import block_stats
+    from thermal.fields import block_stats
 
     floorplan, power_w, stack = load(key)
     baseline, memory_method = reset_peak_rss()
@@ -193,7 +193,7 @@ def exact_values(floorplan, power_w, stack, snapped_rects) -> dict:
 
 def true_errors(mesh, theta, ambient_K: float, exact: dict, layer: int = 0) -> dict:
     """Per-block |FEM − exact| of block max and mean (K, arrays) and of the peak (K)."""
-    from thermal.solve import block_stats
+    from thermal.fields import block_stats
 
     hi, mean, _ = block_stats(mesh, theta[layer])
     return {"max": np.abs(hi + ambient_K - exact["max"]),
@@ -220,7 +220,8 @@ def uniform_ladder(mesh, stack, power_w, die, exact: dict, target_K: float, max_
     """
     from thermal.assemble import dof_numbering
     from thermal.refine import node_prolongation, refined_uniform
-    from thermal.solve import dof_prolongation, steady_field
+    from thermal.fields import steady_field
+    from thermal.linear import dof_prolongation
 
     levels, coarse, guess = [], [], None
     while True:
@@ -268,7 +269,7 @@ def analyse(key: str, tolerance: float, max_dofs: int, ladder: bool,
     die = floorplan.bounds
     mesh = initial(floorplan, stack)
     exact = exact_values(floorplan, power_w, stack, mesh.block_rects)
-    from thermal.solve import start_fraction
+    from thermal.strategies import start_fraction
 
     start = (mesh if start_fraction("estimator") == start_fraction("uniform")
              else initial(floorplan, stack, "estimator"))
@@ -587,7 +588,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.quick and args.blas_threads is None:
         args.blas_threads = 1
     if args.max_dofs is None:
-        from thermal.solve import MAX_DOFS
+        from thermal.strategies import MAX_DOFS
 
         args.max_dofs = MAX_DOFS
     return args

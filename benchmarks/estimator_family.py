@@ -51,7 +51,7 @@ def near_max_change(mesh, theta, change, margin: float) -> np.ndarray:
     """Per block, the largest |change| at the nodes where ``theta`` is within ``margin`` times
     the block's largest |change| of its max: where the exact max can lie if the pointwise
     error is about the change (a localised ``sup|Δ|``)."""
-    from thermal.solve import block_stats
+    from thermal.fields import block_stats
 
     cover = mesh.tri_cover().tocoo()
     tri, blk = cover.row, cover.col
@@ -69,7 +69,7 @@ def pair_features(key: str, tolerances) -> list[dict]:
     from thermal.adapt import adaptive_solve
     from thermal.gallery import exact_for
     from thermal.refine import node_prolongation
-    from thermal.solve import block_stats
+    from thermal.fields import block_stats
 
     fp, power_w, stack = avu.load(key)
     mesh = avu.initial(fp, stack, "estimator")

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import thermal.assemble as assemble  # noqa: E402
-from thermal.cli import load_inputs  # noqa: E402
+from thermal.inputs import load_inputs  # noqa: E402
 from thermal.floorplan import Floorplan, make_floorplan  # noqa: E402
 from thermal.layered import layered_floorplan  # noqa: E402
 from thermal.io.hotspot import config_outputs, read_config, steady_rows  # noqa: E402

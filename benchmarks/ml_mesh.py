@@ -195,7 +195,7 @@ def timed_run(spec: tuple, strategy: str, tolerance: float, max_dofs: int,
     """One timed ``thermal.solve`` of a case, and what it returned (for a fresh process)."""
     import thermal
     from thermal.errors import InputError
-    from thermal.solve import block_stats
+    from thermal.fields import block_stats
 
     try:
         import thermal.predict  # noqa: F401  (its import is not part of any strategy's cost)
@@ -591,7 +591,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.out is None:
         args.out = "-" if args.quick else str(RESULTS)
     if args.max_dofs is None:
-        from thermal.solve import MAX_DOFS
+        from thermal.strategies import MAX_DOFS
 
         args.max_dofs = MAX_DOFS
     return args

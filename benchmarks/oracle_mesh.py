@@ -110,7 +110,7 @@ def oracle_run(mesh0, stack, power_w, die, grid: ExactGrid, exact: dict, rule: s
     """Refine ``mesh0`` by ``rule`` until the true error of every block's max and mean is within
     ``tol``; the final DOFs, rounds and true error."""
     from thermal.refine import bisection_prolongation, refined, with_longest_edge_first
-    from thermal.solve import steady_field
+    from thermal.fields import steady_field
 
     layer = stack.power_layers[0]
     mesh, guess = with_longest_edge_first(mesh0), None

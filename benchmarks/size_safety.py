@@ -36,7 +36,7 @@ import numpy as np
 import thermal
 from thermal import adapt, predict
 from thermal.gallery import exact_for
-from thermal.solve import block_stats
+from thermal.fields import block_stats
 from thermal.train import generate_case
 
 SEED0 = 20_000_000

@@ -86,7 +86,7 @@ def load_case():
 def coarsest_mesh(layer_rects, block_rects, die):
     """Level 0: the uniform strategy's initial mesh (size bound 1/24 of the die's shorter side)."""
     from thermal.mesh import initial_mesh
-    from thermal.solve import _die_size_fn
+    from thermal.strategies import _die_size_fn
 
     return initial_mesh(block_rects, layer_rects, size_fn=_die_size_fn(die))
 
@@ -181,7 +181,7 @@ def timed_solve(matrix, rhs, method: str, coarse=None, repeat: int = 1) -> dict:
         ``error`` (the message of a ``SolverError``, else None).
     """
     from thermal.errors import SolverError
-    from thermal.solve import solve_linear
+    from thermal.linear import solve_linear
 
     t = time.perf_counter()
     try:
@@ -206,7 +206,7 @@ def refined_level(mesh, coarse_node2dof: np.ndarray, n_layers: int):
     """
     from thermal.assemble import dof_numbering
     from thermal.refine import node_prolongation, refined_uniform
-    from thermal.solve import dof_prolongation
+    from thermal.linear import dof_prolongation
 
     fine = refined_uniform(mesh)
     prolongation = dof_prolongation(node_prolongation(mesh), dof_numbering(fine, n_layers),
@@ -241,7 +241,7 @@ def measure_level(level: int, amg_max_dofs: float, direct_max_dofs: float,
         ``memory_method`` (see :func:`reset_peak_rss`) and ``blas`` (:func:`blas_description`).
     """
     from thermal.assemble import assemble
-    from thermal.solve import block_stats, layer_fields
+    from thermal.fields import block_stats, layer_fields
 
     stack, power_w, die, layer_rects, block_rects = load_case()
     n_layers = len(stack.layers)

@@ -232,7 +232,7 @@ def test_die_sampler_is_exact_for_linear_fields():
     """Sampling interpolates the P1 field: a linear field comes back exactly anywhere on the
     die (seeded random points)."""
     from thermal.io.hotspot import die_sampler
-    from thermal.solve import start_mesh
+    from thermal.strategies import start_mesh
 
     fp, stack = _toml_case()
     mesh = start_mesh(fp, stack, "uniform")

@@ -14,7 +14,8 @@ from thermal.floorplan import make_floorplan
 from thermal.gallery import exact_solution
 from thermal.mesh import initial_mesh
 from thermal.power import power_vector
-from thermal.solve import _die_size_fn, block_stats
+from thermal.fields import block_stats
+from thermal.strategies import _die_size_fn
 from thermal.stack import Layer, Stack
 
 from conftest import DATA, random_slicing_rects

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from thermal.cli import load_inputs
+from thermal.inputs import load_inputs
 from thermal.errors import InputError
 
 TESTS = Path(__file__).resolve().parent

@@ -3,7 +3,6 @@ exact layered solution."""
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest

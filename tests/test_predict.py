@@ -283,7 +283,8 @@ def test_predicted_mesh_solves_with_its_bisection_levels():
     from thermal.adapt import _bisection_levels
     from thermal.critical import resolved
     from thermal.mesh import initial_mesh
-    from thermal.solve import _die_size_fn, meshed_to_prediction, steady_field
+    from thermal.fields import steady_field
+    from thermal.strategies import _die_size_fn, meshed_to_prediction
 
     fp, power, stack = _ev6()
     power_w = np.array([power[n] for n in fp.names])
@@ -470,7 +471,8 @@ def test_predicted_strategies_start_coarser_than_the_uniform_one(monkeypatch):
 
     import thermal.predict as predict
     from thermal.gallery import exact_for
-    from thermal.solve import START_FRACTION, block_stats, start_fraction, start_mesh
+    from thermal.fields import block_stats
+    from thermal.strategies import START_FRACTION, start_fraction, start_mesh
 
     assert start_fraction("ml") == start_fraction("heuristic") == predict.MAX_SIZE_FRACTION
     assert start_fraction("uniform") == start_fraction("estimator") == START_FRACTION

@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 
 import thermal
 from thermal.assemble import assemble
-from thermal.cli import load_inputs, main
+from thermal.cli import main
+from thermal.inputs import load_inputs
 from thermal.errors import InputError, InputWarning
 from thermal.floorplan import make_floorplan
 from thermal.mesh import MIN_FEATURE_REL, SNAP_REL

@@ -20,8 +20,9 @@ from thermal.gallery import exact_solution
 from thermal.mesh import initial_mesh
 from thermal.power import power_vector
 from thermal.refine import refined_uniform
-from thermal.solve import (_die_size_fn, block_stats, level_estimate, solve_linear,
-                           steady_field)
+from thermal.fields import block_stats, steady_field
+from thermal.linear import solve_linear
+from thermal.strategies import _die_size_fn, level_estimate
 from thermal.stack import Layer, Stack
 
 from conftest import DATA, random_slicing_rects
@@ -206,7 +207,7 @@ def test_multigrid_direct_and_aggregation_agree():
 def test_coarsest_level_is_factorised_once_per_matrix(monkeypatch):
     import gc
 
-    solve_module = sys.modules["thermal.solve"]  # the attribute thermal.solve is the function
+    import thermal.linear as solve_module
 
     calls = []
     splu = solve_module.spla.splu
@@ -318,7 +319,7 @@ def test_solution_reads_well_in_a_notebook():
 
 
 def test_a_solve_that_would_not_fit_in_memory_is_refused_with_the_numbers():
-    from thermal.solve import check_memory
+    from thermal.linear import check_memory
 
     check_memory(1_000_000, available=8 * 2**30)  # 1M unknowns fit in 8 GiB
     with pytest.raises(thermal.SolverError, match=r"50,000,000 unknowns needs about 41.9 GiB "

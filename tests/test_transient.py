@@ -11,7 +11,8 @@ import thermal
 from thermal.assemble import assemble
 from thermal.floorplan import make_floorplan
 from thermal.gallery import exact_transient, exact_transient_for
-from thermal.solve import start_mesh, steady_field
+from thermal.fields import steady_field
+from thermal.strategies import start_mesh
 from thermal.stack import Layer, Stack
 from thermal.transient import (capacity, load_operator, prepare, representative_rows,
                                transient, transient_frames)
@@ -101,7 +102,7 @@ def test_a_long_constant_trace_ends_at_the_steady_solution():
     power = np.array([1.0, 2.0, 0.5])
     mesh = start_mesh(fp, STACK3, "uniform")
     theta, _, _ = steady_field(mesh, STACK3, power)
-    from thermal.solve import block_stats
+    from thermal.fields import block_stats
 
     hi, mean, _ = block_stats(mesh, theta[0])
     r = transient(fp, np.tile(power, (100, 1)), STACK3, sampling_interval=0.5, mesh=mesh)

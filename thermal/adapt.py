@@ -29,7 +29,8 @@ from .estimate import MAX_RATIO, ErrorEstimate, two_level_estimate
 from .mesh import Mesh
 from .refine import (bisection_prolongation, node_prolongation, refined, refined_times,
                      refined_uniform, with_longest_edge_first)
-from .solve import dof_prolongation, steady_field
+from .fields import steady_field
+from .linear import dof_prolongation
 
 DORFLER = 0.5
 """Dörfler parameter: mark the fewest triangles holding this fraction of the squared excess."""
@@ -324,7 +325,7 @@ def _bisection_levels(mesh: Mesh, steps, stack, power_w, block_conductivity, die
     that level is factorised.
     """
     from .assemble import assemble
-    from .solve import COARSEST_DOFS
+    from .linear import COARSEST_DOFS
 
     if not steps:
         return []

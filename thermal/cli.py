@@ -23,7 +23,9 @@ import time
 import warnings
 from pathlib import Path
 
+from .critical import critical_arguments
 from .errors import InputError, InputWarning, SolverError
+from .inputs import load_inputs
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -267,22 +269,6 @@ def _count(text: str) -> int:
     return value
 
 
-def _critical(items: list[str]) -> dict:
-    """``--critical NAME[:KELVIN]`` arguments as {name: tolerance or None}."""
-    out = {}
-    for item in items:
-        name, sep, tol = item.rpartition(":") if ":" in item else (item, "", "")
-        if not name:
-            raise InputError(f"--critical expects NAME[:KELVIN], got {item!r}")
-        if sep:
-            try:
-                value = _positive_float(tol)
-            except argparse.ArgumentTypeError as e:
-                raise InputError(f"--critical {item}: tolerance {e}") from None
-        out[name] = value if sep else None
-    return out
-
-
 def _add_problem_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("floorplan", type=Path, nargs="?", help="HotSpot .flp floorplan")
     s.add_argument("--power", type=Path, required=True,
@@ -348,84 +334,6 @@ def _config_outputs(args, overrides=None) -> dict:
     return config_outputs(config, _overrides(args) if overrides is None else overrides)
 
 
-def load_inputs(floorplan, power, stack=None, config=None, materials=None, overrides=None,
-                row: int | None = None, map_extent=None, layers=None):
-    """Read and check everything ``thermal solve`` needs before it meshes.
-
-    Parameters
-    ----------
-    floorplan, power : str or path-like
-        HotSpot ``.flp`` file (None when the stack names a floorplan for every power layer),
-        and a ``.ptrace`` file or a ``.csv``/``.npy`` power map.
-    stack, config : str or path-like, optional
-        A native stack TOML or a HotSpot ``.config`` (at most one); neither: HotSpot's default.
-    materials : str or path-like, optional
-        HotSpot ``.materials`` for ``config``.
-    overrides : mapping of str to str, optional
-        ``--set`` values for ``config``.
-    row : int, optional
-        Power trace row; default the mean.
-    map_extent : (x0, y0, x1, y1), optional
-        The rectangle a power map covers (see :func:`thermal.power.read_power_map`).
-    layers : str or path-like, optional
-        A HotSpot ``.lcf`` layer file (:func:`thermal.io.lcf.read_lcf_stack`): its layers, then
-        ``config``'s spreader and sink.
-
-    Returns
-    -------
-    floorplan : Floorplan or LayeredFloorplan
-        A :class:`~thermal.layered.LayeredFloorplan` when the stack names per-layer floorplans.
-    power : dict of str to float, or PowerMap
-        W per block (matching the floorplan's names), or the power map (on the die).
-    stack : Stack
-
-    Raises
-    ------
-    InputError
-        Anything wrong in any of the files, or between them (power names that don't match the
-        floorplan, a spreader smaller than the die).
-    """
-    from .layered import read_layer_floorplans
-    from .power import MAP_SUFFIXES, power_vector, read_power_map, read_ptrace
-    from .stack import Stack
-
-    is_map = Path(power).suffix.lower() in MAP_SUFFIXES
-    if is_map and row is not None:
-        raise InputError("--row selects a row of a power trace, but this is a power map",
-                         file=str(power))
-    if map_extent is not None and not is_map:
-        raise InputError("--map-extent applies to a .csv/.npy power map", file=str(power))
-    if layers is not None:
-        from .io.lcf import read_lcf_stack
-
-        s = read_lcf_stack(layers, config=config, materials=materials, overrides=overrides)
-    elif stack is not None:
-        s = Stack.read(stack)
-    elif config is not None:
-        s = Stack.from_hotspot_config(config, materials=materials, overrides=overrides)
-    else:
-        s = Stack.default()
-    fp = read_layer_floorplans(s, floorplan)
-    layered = getattr(fp, "block_layer", None) is not None
-    if is_map:
-        if layered:
-            raise InputError("a power map applies to a single power layer, not to per-layer "
-                             "floorplans: give a power trace", file=str(power))
-        block_power = read_power_map(power, extent=map_extent)
-        block_power.extent_on(fp.bounds)
-    else:
-        trace = read_ptrace(power)
-        block_power = trace.mean() if row is None else trace.row(row)
-        if layered:
-            fp.power_vector(block_power)
-        else:
-            power_vector(fp, block_power)
-    for i in range(len(s.layers)):
-        s.footprint(i, fp.bounds)
-    s.g_ambient(fp.bounds)
-    return fp, block_power, s
-
-
 def _solve_status(info: dict) -> str:
     """The progress line of a solve, from the dict :func:`thermal.solve` reports."""
     est = info["estimate_K"]
@@ -437,7 +345,7 @@ def _solve_status(info: dict) -> str:
 def _cmd_solve(args) -> int:
     from .progress import ProgressLine
 
-    critical = _critical(args.critical)
+    critical = critical_arguments(args.critical)
     _check_out(args.out)
     outputs = _config_outputs(args)
     steady_file = args.steady_file or outputs["steady_file"]
@@ -464,7 +372,8 @@ def _cmd_solve(args) -> int:
         print(dataclasses.replace(stack, layers=layers).to_toml(), end="")
         return 0
     model = _model(args)
-    from .solve import MAX_DOFS, solve  # after the inputs are checked: bad input fails fast
+    from .solve import solve
+    from .strategies import MAX_DOFS# after the inputs are checked: bad input fails fast
     # the line starts once the inputs are good (a mistake gets its one line alone), its clock
     # at the command's start; it stops before the files are written (Solution.write forks
     # only when no other thread runs)
@@ -709,7 +618,7 @@ def _cmd_mesh(args) -> int:
     fp, power, stack = _load(args)
     model = _model(args)
     from .power import power_load
-    from .solve import MAX_DOFS, meshed_to_prediction, predictor, start_mesh
+    from .strategies import MAX_DOFS, meshed_to_prediction, predictor, start_mesh
 
     rects = fp.rects
     spread = fp.power_vector(power) if hasattr(fp, "power_vector") else power_load(fp, power)
@@ -742,7 +651,7 @@ def _cmd_mesh(args) -> int:
 
 
 def _has_shipped_model() -> bool:
-    from .solve import shipped_model_exists
+    from .strategies import shipped_model_exists
 
     return shipped_model_exists()
 

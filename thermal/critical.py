@@ -197,3 +197,25 @@ def rect_cover(mesh, rects: np.ndarray) -> sp.csr_matrix:
         inside[nearest, empty] = True
     return sp.csr_matrix(inside)
 
+
+def critical_arguments(items) -> dict:
+    """``--critical NAME[:KELVIN]`` arguments as ``{name: tolerance or None}``.
+
+    >>> critical_arguments(["PLL", "ADC:0.02"])
+    {'PLL': None, 'ADC': 0.02}
+    """
+    out = {}
+    for item in items:
+        name, sep, tol = item.rpartition(":") if ":" in item else (item, "", "")
+        if not name:
+            raise InputError(f"--critical expects NAME[:KELVIN], got {item!r}")
+        if sep:
+            try:
+                value = float(tol)
+            except ValueError:
+                raise InputError(f"--critical {item}: tolerance not a number: {tol!r}") from None
+            if not (np.isfinite(value) and value > 0):
+                raise InputError(f"--critical {item}: tolerance must be a positive number, "
+                                 f"got {tol!r}")
+        out[name] = value if sep else None
+    return out

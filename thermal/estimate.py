@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from .mesh import Mesh
 from .refine import red_children_cover
-from .solve import layer_block_stats
+from .fields import layer_block_stats
 
 MEAN_RATIO = 2.0
 """Error reduction of a red refinement assumed for block means (4 asymptotically for P1; 2

@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import InputError, InputWarning
+from .limits import RANGES
 from .io.hotspot import data_lines, parse_number, read_text
 from .mesh import MIN_FEATURE_REL, snap_distance, snapped
 
@@ -304,7 +305,6 @@ def _validated(names, left, bottom, width, height, conductivity, heat_capacity, 
     _first_bad(conductivity <= 0, names, lines, file,
                lambda nm, i: f"conductivity of block {nm!r} must be positive, got "
                              f"{conductivity[i]:g}")
-    from .stack import RANGES
 
     for values, key, unit in ((conductivity, "conductivity", "W/(m K)"),
                               (heat_capacity, "heat_capacity", "J/(m^3 K)")):

@@ -132,7 +132,7 @@ class Solution:
 
     @cached_property
     def blocks(self) -> BlockTable:
-        from .solve import layer_block_stats
+        from .fields import layer_block_stats
 
         block_layer = getattr(self.floorplan, "block_layer", None)
         hi, mean, lo = layer_block_stats(self.mesh, self.theta, block_layer, self.power_layer)

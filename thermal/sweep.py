@@ -436,7 +436,8 @@ def run_case(case: Case, key: str | None = None) -> dict:
 
 def _solved(case: Case):
     """Load a case's inputs as ``thermal solve`` does, and solve it."""
-    from .cli import _critical, load_inputs
+    from .critical import critical_arguments
+    from .inputs import load_inputs
     from .solve import solve
     from .stack import Stack
 
@@ -450,7 +451,7 @@ def _solved(case: Case):
             stack.footprint(i, fp.bounds)
         stack.g_ambient(fp.bounds)
     return solve(fp, power, stack, mesh=case.mesh, tolerance=case.tolerance,
-                 critical=_critical(list(case.critical)))
+                 critical=critical_arguments(list(case.critical)))
 
 
 def _solution_record(sol) -> dict:

@@ -229,7 +229,7 @@ class Stepper:
                 return out
 
             return solve_permuted
-        from .solve import _aggregation
+        from .linear import _aggregation
 
         hierarchy = _aggregation(a.tocsr())
 
@@ -453,8 +453,8 @@ def trace_mesh(floorplan, samples_w: np.ndarray, stack, strategy: str = "ml",
         ``mesh_s``.
     """
     from .critical import resolved
-    from .solve import MAX_DOFS, PREDICTED, STRATEGIES, meshed_to_prediction, predictor, \
-        shipped_model_exists, start_mesh
+    from .strategies import (MAX_DOFS, PREDICTED, STRATEGIES, meshed_to_prediction, predictor,
+                             shipped_model_exists, start_mesh)
 
     t0 = time.perf_counter()
     max_dofs = MAX_DOFS if max_dofs is None else max_dofs
@@ -470,11 +470,11 @@ def trace_mesh(floorplan, samples_w: np.ndarray, stack, strategy: str = "ml",
     m = start_mesh(floorplan, stack, strategy)
     info = {"strategy": strategy, "rows_predicted": 0}
     if strategy == "uniform":
-        from .solve import _uniform_solve
+        from .strategies import uniform_solve
 
-        out = _uniform_solve(m, stack, peak_row, conductivity, die, regions, tolerance, max_dofs,
+        out = uniform_solve(m, stack, peak_row, conductivity, die, regions, tolerance, max_dofs,
                              None, t0)
-        m, estimate, dofs = out[0], out[6], out[3][-1]["dofs"]
+        m, estimate, dofs = out.mesh, out.estimate.value, out.history[-1]["dofs"]
     else:
         steps = None
         if strategy in PREDICTED:
@@ -568,7 +568,7 @@ class TransientRun:
 
     def __init__(self, floorplan, samples_w, stack, mesh, sampling_interval, dt, method, init,
                  init_values, leakage, mesh_info):
-        from .solve import layer_fields
+        from .fields import layer_fields
 
         self.floorplan, self.stack, self.mesh = floorplan, stack, mesh
         self.samples_w = samples_w
@@ -610,7 +610,7 @@ class TransientRun:
         if init == "ambient":
             return np.zeros(n)
         if init == "steady":
-            from .solve import solve_linear
+            from .linear import solve_linear
 
             p = self.samples_w.mean(axis=0)
             if self.leakage is not None:

@@ -25,6 +25,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from ..errors import InputError, InputWarning
+from ..limits import RANGES
 
 __all__ = [
     "HOTSPOT_DEFAULTS", "BUILTIN_MATERIALS", "HotSpotConfig", "read_text", "data_lines",
@@ -327,7 +328,7 @@ class _Value:
 
     def positive(self, key: str, kind: str | None = None) -> float:
         """The value as a positive float, within the physical range of ``kind`` (a key of
-        :data:`thermal.stack.RANGES`) when given."""
+        :data:`thermal.limits.RANGES`) when given."""
         try:
             value = float(self.text) if "_" not in self.text else math.nan
         except ValueError:
@@ -335,8 +336,6 @@ class _Value:
         if not (math.isfinite(value) and value > 0):
             raise self.error(key, "must be a positive number")
         if kind is not None:
-            from ..stack import RANGES
-
             lo, hi = RANGES[kind]
             if not lo <= value <= hi:
                 raise self.error(key, f"out of range (allowed: {lo:g} to {hi:g})")
@@ -567,8 +566,8 @@ def config_outputs(config: HotSpotConfig | None, overrides: Mapping[str, str] | 
             raise v.error(key, what)
     v = values.get("model_type")
     if v is not None and v.text.lower() not in _MODEL_TYPES:
-        raise v.error("model_type", f"must be block or grid (thermal's finite elements replace "
-                                    f"both)")
+        raise v.error("model_type", "must be block or grid (thermal's finite elements replace "
+                                    "both)")
     notes = []
     for key, off, what in _STEADY_NOTES:
         v = values.get(key)
@@ -629,7 +628,7 @@ def steady_rows(solution, map_mode: str = "avg") -> tuple[list[str], list[float]
         A block's temperature: its mean, the value at its centre, its min or its max
         (HotSpot's ``-grid_map_mode``).
     """
-    from ..solve import block_stats
+    from ..fields import block_stats
 
     if map_mode not in MAP_MODES:
         raise ValueError(f"map_mode must be one of {', '.join(MAP_MODES)}")
