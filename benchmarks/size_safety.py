@@ -36,6 +36,7 @@ import numpy as np
 import thermal
 from thermal import adapt, predict
 from thermal.gallery import exact_for
+from thermal.options import MeshingOptions
 from thermal.fields import block_stats
 from thermal.train import generate_case
 
@@ -111,12 +112,12 @@ def main(argv=None) -> int:
     rows = {v: [] for v in variants}
     for i, (case, fp) in enumerate(cases):
         for f, g, c, b, x, m in variants:  # the variants side by side on each case
-            predict.SIZE_SAFETY, predict.OFF_DIE_GRADING, predict.MAX_SIZE_FRACTION = f, g, 1 / c
-            adapt.MAX_BISECTIONS, adapt.CORRECTION_BLOCK_FRACTION = b, x
+            options = MeshingOptions(size_safety=f, off_die_grading=g, max_size_fraction=1 / c,
+                                     max_bisections=b, correction_block_fraction=x)
             with np.errstate(invalid="ignore"):  # inf x 0 on the die's edge, overwritten there
                 rows[f, g, c, b, x, m].append(timed_run(case, fp, args.tolerance, reference=()
                                             if args.package else None, mesh="ml",
-                                            model=models[m])[1])
+                                            model=models[m], options=options)[1])
         print(f"case {i + 1}/{len(cases)} ({case.kind}, {len(fp.names)} blocks) done",
               flush=True)
     stacks = "a spreader 1.5-3x the die" if args.package else "die-sized layers"

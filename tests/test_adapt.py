@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 import thermal
 from thermal import adapt
-from thermal.adapt import (_scaled_times, adaptive_solve, correction_bisections,
-                           marked_dorfler, marked_in_regions)
+from thermal.adapt import (_scaled_times, adaptive_solve, marked_dorfler, marked_in_regions)
 from thermal.floorplan import make_floorplan
 from thermal.gallery import exact_solution
 from thermal.mesh import initial_mesh
+from thermal.options import MeshingOptions
 from thermal.power import power_vector
 from thermal.fields import block_stats
 from thermal.strategies import _die_size_fn
@@ -185,11 +187,11 @@ def test_indicator_ignores_nodes_a_layer_does_not_have():
     assert indicator[off].max() <= indicator[~off].max()
 
 
-def test_a_scaled_correction_bisects_as_far_as_the_indicator_asks(monkeypatch):
+def test_a_scaled_correction_bisects_as_far_as_the_indicator_asks():
     """Error ∝ area for P1 and a triangle's error is its indicator over 3 (as a block max's):
     an excess of 3 needs two bisections; at least one where marked, none where not."""
-    monkeypatch.setattr(adapt, "MAX_BISECTIONS", 4)
-    MAX_BISECTIONS = adapt.MAX_BISECTIONS
+    MAX_BISECTIONS = 4
+    correction_bisections = functools.partial(adapt.correction_bisections, most=MAX_BISECTIONS)
     target = np.full(5, 0.1)
     indicator = np.array([0.15, 0.9, 0.9, 30.0, 0.9])
     marked = np.array([True, True, True, True, False])
@@ -205,23 +207,22 @@ def test_a_scaled_correction_bisects_as_far_as_the_indicator_asks(monkeypatch):
     assert correction_bisections(indicator, np.full(5, 0.1), marked, region)[1] == 2
 
 
-def test_a_scaled_correction_meets_the_tolerance_and_deeper_bisection_takes_fewer_rounds(
-        monkeypatch):
+def test_a_scaled_correction_meets_the_tolerance_and_deeper_bisection_takes_fewer_rounds():
     fp, power_w = _hot_spot_case()
     die = fp.bounds
     layer_rects = np.array([STACK3.footprint(l, die) for l in range(len(STACK3.layers))])
     mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_rects,
                         size_fn=_die_size_fn(die))
     tol = np.full(len(power_w), 0.1)
-    monkeypatch.setattr(adapt, "MAX_BISECTIONS", 1)
-    once = adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die, scaled=True)
-    # the correction marks down to CORRECTION_BLOCK_FRACTION of a block's largest indicator
-    monkeypatch.setattr(adapt, "CORRECTION_BLOCK_FRACTION", 0.5)
-    narrow = adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die, scaled=True)
+    def run(**options):
+        return adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die, scaled=True,
+                              options=MeshingOptions(**options))
+
+    once = run(max_bisections=1, correction_block_fraction=0.1)
+    # the correction marks down to correction_block_fraction of a block's largest indicator
+    narrow = run(max_bisections=1, correction_block_fraction=0.5)
     assert narrow.history[1]["dofs"] < once.history[1]["dofs"]
-    monkeypatch.setattr(adapt, "CORRECTION_BLOCK_FRACTION", 0.1)
-    monkeypatch.setattr(adapt, "MAX_BISECTIONS", 4)
-    deep = adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die, scaled=True)
+    deep = run(max_bisections=4, correction_block_fraction=0.1)
     for result in (once, deep):
         err_max, err_mean = _true_errors(result, fp, power_w, STACK3)
         assert max(err_max.max(), err_mean.max()) <= 0.1 and result.estimate.value <= 0.1
@@ -229,18 +230,18 @@ def test_a_scaled_correction_meets_the_tolerance_and_deeper_bisection_takes_fewe
     assert len(deep.history) < len(once.history)
 
 
-def test_a_scaled_correction_bisects_once_where_it_would_outgrow_the_budget(monkeypatch):
-    monkeypatch.setattr(adapt, "MAX_BISECTIONS", 4)
-    MAX_BISECTIONS = adapt.MAX_BISECTIONS
+def test_a_scaled_correction_bisects_once_where_it_would_outgrow_the_budget():
+    MAX_BISECTIONS = 4
     mesh = initial_mesh([[0.0, 0.0, 1e-3, 1e-3]], [[0.0, 0.0, 1e-3, 1e-3]])
     m = mesh.n_triangles
     far_over = np.full(m, 100.0)  # every triangle asks MAX_BISECTIONS: 2^4 children each
     args = (mesh, far_over, np.full(m, 0.1), np.ones(m, bool), np.zeros(1), None, np.zeros(0))
-    times = _scaled_times(*args, fine_dofs=1000, max_dofs=10 ** 6)
+    times = _scaled_times(*args, fine_dofs=1000, max_dofs=10 ** 6, most=MAX_BISECTIONS)
     np.testing.assert_array_equal(times, MAX_BISECTIONS)
-    assert _scaled_times(*args, fine_dofs=1000, max_dofs=2 ** MAX_BISECTIONS * 1000) is None
+    assert _scaled_times(*args, fine_dofs=1000, max_dofs=2 ** MAX_BISECTIONS * 1000,
+                         most=MAX_BISECTIONS) is None
     # a critical rectangle over its tolerance asks for its triangles as a block does
     cover = sp.csr_matrix(np.ones((m, 1)))
     calm = (mesh, np.full(m, 0.2), np.full(m, 0.1), np.ones(m, bool), np.zeros(1))
-    assert (_scaled_times(*calm, None, np.zeros(0), 1000, 10 ** 6) == 1).all()
-    assert (_scaled_times(*calm, cover, np.array([3.5]), 1000, 10 ** 6) == 2).all()
+    assert (_scaled_times(*calm, None, np.zeros(0), 1000, 10 ** 6, MAX_BISECTIONS) == 1).all()
+    assert (_scaled_times(*calm, cover, np.array([3.5]), 1000, 10 ** 6, MAX_BISECTIONS) == 2).all()

@@ -488,6 +488,6 @@ def test_predicted_strategies_start_coarser_than_the_uniform_one(monkeypatch):
     hi, mean, _ = block_stats(sol.mesh, sol.theta[layer])
     assert np.max(np.abs(hi + stack.ambient_K - exact.block_max(layer))) <= 0.1
     assert np.max(np.abs(mean + stack.ambient_K - exact.block_mean(layer))) <= 0.1
-    monkeypatch.setattr(predict, "MAX_SIZE_FRACTION", START_FRACTION)
-    before = thermal.solve(fp, case.power, stack, mesh="ml", tolerance=0.1)
+    before = thermal.solve(fp, case.power, stack, mesh="ml", tolerance=0.1,
+                           options=thermal.MeshingOptions(max_size_fraction=START_FRACTION))
     assert sol.summary()["mesh"]["dofs"] < 0.5 * before.summary()["mesh"]["dofs"]

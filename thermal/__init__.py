@@ -14,7 +14,18 @@ from .stack import Layer, Stack
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # MeshingOptions is read on first use: its module brings the predictor (scipy.ndimage),
+    # which a solve on the uniform or estimator strategy never needs
+    if name == "MeshingOptions":
+        from .options import MeshingOptions
+
+        return MeshingOptions
+    raise AttributeError(f"module 'thermal' has no attribute {name!r}")
+
+
 __all__ = ["Floorplan", "InputError", "InputWarning", "Layer", "PowerMap", "PowerTrace",
-           "SolverError", "Stack", "read_floorplan", "read_power_map", "read_ptrace", "solve",
+           "MeshingOptions", "SolverError", "Stack", "read_floorplan", "read_power_map", "read_ptrace", "solve",
            "transient", "transient_frames",
            "__version__"]

@@ -89,7 +89,8 @@ the die (``--package``, 12 cases, block fraction 0.1) 1 / 4 bisections: 38 / 36 
 
 
 def correction_bisections(indicator: np.ndarray, target: np.ndarray, marked: np.ndarray,
-                          region_excess: np.ndarray | None = None) -> np.ndarray:
+                          region_excess: np.ndarray | None = None,
+                          most: int = MAX_BISECTIONS) -> np.ndarray:
     """Bisections each marked triangle needs for its error to reach its target in one round.
 
     A triangle's error in the finer solution is estimated as its indicator over
@@ -106,17 +107,19 @@ def correction_bisections(indicator: np.ndarray, target: np.ndarray, marked: np.
     region_excess : (M,) float, optional
         The estimate over the tolerance of the block or critical rectangle each triangle lies
         in (its largest); NaN counts as no excess.
+    most : int
+        The most bisections of one triangle (default :data:`MAX_BISECTIONS`).
 
     Returns
     -------
     (M,) int
-        At least 1 and at most :data:`MAX_BISECTIONS` on a marked triangle, 0 elsewhere.
+        At least 1 and at most ``most`` on a marked triangle, 0 elsewhere.
     """
     excess = indicator / ((MAX_RATIO - 1.0) * target)
     if region_excess is not None:
         excess = np.fmax(excess, region_excess)
     needed = np.ceil(np.log2(np.maximum(np.nan_to_num(excess), 1.0)))
-    return np.where(marked, np.clip(needed, 1, MAX_BISECTIONS), 0).astype(np.int64)
+    return np.where(marked, np.clip(needed, 1, most), 0).astype(np.int64)
 
 
 BLOCK_FRACTION = 0.5
@@ -170,7 +173,8 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
                    tolerance: float, block_conductivity=None, die_bounds=None,
                    max_dofs: int = 8_000_000, progress=None, steps: list | None = None,
                    rects: np.ndarray | None = None, rect_tolerance: np.ndarray | None = None,
-                   scaled: bool = False, block_layer: np.ndarray | None = None) -> Adapted:
+                   scaled: bool = False, block_layer: np.ndarray | None = None,
+                   options=None) -> Adapted:
     """Refine ``mesh`` adaptively until every block's estimated error is within its tolerance.
 
     Parameters
@@ -203,7 +207,13 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         Stack layer of each block (a 3D stack's per-layer floorplans): its power and
         conductivity go there, and its max and mean are estimated there. Default: every block
         on the stack's first power layer.
+    options : thermal.options.MeshingOptions, optional
+        ``correction_block_fraction`` and ``max_bisections`` of the scaled corrections
+        (default: :data:`CORRECTION_BLOCK_FRACTION`, :data:`MAX_BISECTIONS`).
     """
+    correction_fraction = (CORRECTION_BLOCK_FRACTION if options is None
+                           else options.correction_block_fraction)
+    max_bisections = MAX_BISECTIONS if options is None else options.max_bisections
     from .critical import rect_cover
 
     rects = np.zeros((0, 4)) if rects is None else np.asarray(rects, float).reshape(-1, 4)
@@ -259,7 +269,7 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         cover = mesh.tri_cover().tocoo()
         target = np.full(mesh.n_triangles, tolerance)
         np.minimum.at(target, cover.row, block_tolerance[cover.col])
-        fraction = CORRECTION_BLOCK_FRACTION if scaled else BLOCK_FRACTION
+        fraction = correction_fraction if scaled else BLOCK_FRACTION
         if block_layer is None:
             marked = marked_in_blocks(mesh, est.tri_indicator, over > 1, fraction)
         else:  # blocks of several layers overlap: each block's own triangles, from the cover
@@ -274,10 +284,10 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
         if still_over.size:
             target = np.minimum(target, still_over.min())
         marked |= marked_dorfler(est.tri_indicator, target) | (est.tri_indicator > 2 * target)
-        # one bisection each is what refined() does (MAX_BISECTIONS 1, the default)
+        # one bisection each is what refined() does (max_bisections 1, the default)
         times = (_scaled_times(mesh, est.tri_indicator, target, marked, over, in_rect, rect_over,
-                               info_fine["dofs"], max_dofs)
-                 if scaled and MAX_BISECTIONS > 1 else None)
+                               info_fine["dofs"], max_dofs, max_bisections)
+                 if scaled and max_bisections > 1 else None)
         if times is not None:
             new, to_new = refined_times(mesh, times)
         else:
@@ -291,7 +301,7 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
 
 
 def _scaled_times(mesh: Mesh, indicator, target, marked, over, in_rect, rect_over,
-                  fine_dofs: int, max_dofs: int) -> np.ndarray | None:
+                  fine_dofs: int, max_dofs: int, most: int) -> np.ndarray | None:
     """A scaled correction's bisections per triangle (:func:`correction_bisections`), from the
     excess of the block (``over``) and critical rectangles (``in_rect``, ``rect_over``) each
     triangle lies in; None (bisect once) if the next red refinement, at ``fine_dofs`` per
@@ -301,7 +311,7 @@ def _scaled_times(mesh: Mesh, indicator, target, marked, over, in_rect, rect_ove
     if in_rect is not None:
         r = in_rect.tocoo()
         np.fmax.at(region_excess, r.row, rect_over[r.col])
-    times = correction_bisections(indicator, target, marked, region_excess)
+    times = correction_bisections(indicator, target, marked, region_excess, most)
     triangles = mesh.n_triangles + float((2.0 ** times - 1.0).sum())
     if fine_dofs * triangles / mesh.n_triangles * 1.3 > max_dofs:
         return None

@@ -425,23 +425,26 @@ class Prediction:
     rise_K: np.ndarray | None
     ambient_K: float
     locate_K: np.ndarray | None = None
+    off_die_size_fraction: float = OFF_DIE_SIZE_FRACTION
+    off_die_grading: float = OFF_DIE_GRADING
 
     def size_fn(self, scale: np.ndarray | None = None):
         """``size_fn(xy) -> (P,)`` for :func:`thermal.refine.refined_to_size`: log-bilinear
         interpolation of :attr:`size_m` on the die; outside it (a spreader or sink larger than
-        the die) :data:`OFF_DIE_SIZE_FRACTION` of the die's shorter side, growing by
-        :data:`OFF_DIE_GRADING` times the distance from the die."""
+        the die) :attr:`off_die_size_fraction` of the die's shorter side, growing by
+        :attr:`off_die_grading` times the distance from the die."""
         r = self.raster
         log_size = np.log(self.size_m)
         x1, y1 = r.x0 + r.nx * r.dx, r.y0 + r.ny * r.dy
         eps = 1e-9 * max(x1 - r.x0, y1 - r.y0)
-        edge = OFF_DIE_SIZE_FRACTION * min(x1 - r.x0, y1 - r.y0)
+        edge = self.off_die_size_fraction * min(x1 - r.x0, y1 - r.y0)
+        grading = self.off_die_grading
 
         def size(xy):
             gap_x = np.maximum(np.maximum(r.x0 - xy[:, 0], xy[:, 0] - x1), 0.0)
             gap_y = np.maximum(np.maximum(r.y0 - xy[:, 1], xy[:, 1] - y1), 0.0)
             inside = (gap_x <= eps) & (gap_y <= eps)
-            out = edge + OFF_DIE_GRADING * np.hypot(gap_x, gap_y)
+            out = edge + grading * np.hypot(gap_x, gap_y)
             if inside.any():
                 out[inside] = np.exp(r.sample(log_size, xy[inside]))
             return out
@@ -464,17 +467,27 @@ class Prediction:
                  "temperature_K": float(self.ambient_K + self.rise_K[iy[i], ix[i]])} for i in order]
 
 
-def _largest_size(bounds) -> float:
-    """The largest size predicted on a die (x0, y0, x1, y1): :data:`MAX_SIZE_FRACTION` of its
-    shorter side, m."""
+def _largest_size(bounds, fraction: float = MAX_SIZE_FRACTION) -> float:
+    """The largest size predicted on a die (x0, y0, x1, y1): ``fraction`` (default
+    :data:`MAX_SIZE_FRACTION`) of its shorter side, m."""
     x0, y0, x1, y1 = bounds
-    return MAX_SIZE_FRACTION * min(x1 - x0, y1 - y0)
+    return fraction * min(x1 - x0, y1 - y0)
 
 
-def _bounded_size(size, floorplan) -> np.ndarray:
+def _bounded_size(size, floorplan, options=None) -> np.ndarray:
     """Sizes clipped to [1e-4 of the die's longer side, :func:`_largest_size`]."""
     x0, y0, x1, y1 = floorplan.bounds
-    return np.clip(size, 1e-4 * max(x1 - x0, y1 - y0), _largest_size(floorplan.bounds))
+    fraction = MAX_SIZE_FRACTION if options is None else options.max_size_fraction
+    return np.clip(size, 1e-4 * max(x1 - x0, y1 - y0), _largest_size(floorplan.bounds, fraction))
+
+
+def _prediction(raster, size, floorplan, rise, stack, options, locate_K=None) -> Prediction:
+    """A :class:`Prediction` with the sizes bounded and the off-die grading of ``options``
+    (None: the module's defaults)."""
+    off_die = {} if options is None else {"off_die_size_fraction": options.off_die_size_fraction,
+                                          "off_die_grading": options.off_die_grading}
+    return Prediction(raster, _bounded_size(size, floorplan, options), rise, stack.ambient_K,
+                      locate_K=locate_K, **off_die)
 
 
 @dataclass(frozen=True, eq=False)
@@ -483,11 +496,11 @@ class HeuristicModel:
 
     name: str = "heuristic"
 
-    def predict(self, floorplan, power_w, stack, tolerance: float) -> Prediction:
+    def predict(self, floorplan, power_w, stack, tolerance: float, options=None) -> Prediction:
         raster, _, extra = feature_rasters(floorplan, power_w, stack)
         q = np.maximum(extra["smoothed"], 1e-3 * max(extra["smoothed"].max(), 1e-30))
         size = np.sqrt(8.0 * tolerance * extra["kt"] / q)
-        return Prediction(raster, _bounded_size(size, floorplan), None, stack.ambient_K)
+        return _prediction(raster, size, floorplan, None, stack, options)
 
 
 @dataclass(frozen=True, eq=False)
@@ -544,17 +557,19 @@ class ForestModel:
     path: str | None = None
     name: str = "ml"
 
-    def predict(self, floorplan, power_w, stack, tolerance: float) -> Prediction:
+    def predict(self, floorplan, power_w, stack, tolerance: float, options=None) -> Prediction:
+        """The prediction for one problem; ``options`` (:class:`thermal.options.MeshingOptions`,
+        default the shipped settings) scale and bound the sizes."""
         raster, features, extra = feature_rasters(floorplan, power_w, stack)
         # where the raster's layered model is the problem itself, its rise is exact up to the
         # raster (within 0.2% of the exact peak on ev6) and a learned correction can only add
         # error: on 12 validation floorplans it moved the predicted peak by up to 2.5 K
         exact = layered_model_is_exact(floorplan, stack)
         size_residual, rise_residual = self.residuals(features, rise=not exact)
-        size = np.exp(extra["base_log_size"] + size_residual) * np.sqrt(tolerance) * SIZE_SAFETY
+        safety = SIZE_SAFETY if options is None else options.size_safety
+        size = np.exp(extra["base_log_size"] + size_residual) * np.sqrt(tolerance) * safety
         rise = extra["rise"] if exact else extra["rise"] * 10.0 ** rise_residual
-        return Prediction(raster, _bounded_size(size, floorplan), rise, stack.ambient_K,
-                          locate_K=extra["rise"])
+        return _prediction(raster, size, floorplan, rise, stack, options, locate_K=extra["rise"])
 
     def residuals(self, features: np.ndarray, rise: bool = True
                   ) -> tuple[np.ndarray, np.ndarray | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,10 +19,14 @@ from .errors import InputError
 from .strategies import (MAX_DOFS, PREDICTED, STRATEGIES, meshed_to_prediction, predictor,
                          shipped_model_exists, start_mesh, uniform_solve)
 
+if TYPE_CHECKING:
+    from .options import MeshingOptions
+
 
 def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float = 0.1,
           row: int | None = None, critical=None, max_dofs: int = MAX_DOFS,
-          progress: Callable[[dict], None] | None = None, model=None):
+          progress: Callable[[dict], None] | None = None, model=None,
+          options: MeshingOptions | None = None):
     """Steady temperatures of a floorplan on a layered stack, to a requested accuracy.
 
     Parameters
@@ -54,6 +59,9 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         error estimate above the tolerance.
     progress : callable, optional
         Called with a dict (``level``, ``dofs``, ``estimate_K``, ``elapsed_s``) after each solve.
+    options : MeshingOptions, optional
+        The meshing strategies' tuning (:class:`thermal.options.MeshingOptions`); default the
+        shipped settings.
     model : ForestModel or path, optional
         The predictor for "ml" (:func:`thermal.predict.load_model`); default: the shipped one.
 
@@ -90,12 +98,13 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     conductivity = floorplan.conductivity if np.isfinite(floorplan.conductivity).any() else None
     t_load = time.perf_counter()
 
-    m = start_mesh(floorplan, stack, mesh)
+    m = start_mesh(floorplan, stack, mesh, options)
     t_mesh = time.perf_counter() - t_load
     t_predict, prediction, steps = 0.0, None, None
     if mesh in PREDICTED:
         t = time.perf_counter()
-        prediction = predictor(mesh, model).predict(floorplan, spread, stack, tolerance)
+        prediction = predictor(mesh, model).predict(floorplan, spread, stack, tolerance,
+                                                    options)
         t_predict = time.perf_counter() - t
         m, steps = meshed_to_prediction(m, prediction, floorplan, regions, tolerance, max_dofs)
         t_mesh += time.perf_counter() - t - t_predict
@@ -103,7 +112,8 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         result = adaptive_solve(m, stack, spread, block_tolerance, tolerance, conductivity, die,
                                 max_dofs=max_dofs, progress=progress, steps=steps,
                                 rects=regions.rects, rect_tolerance=regions.rect_tolerance,
-                                scaled=mesh in PREDICTED, block_layer=block_layer)
+                                scaled=mesh in PREDICTED, block_layer=block_layer,
+                                options=options)
     else:
         result = uniform_solve(m, stack, spread, conductivity, die, regions, tolerance, max_dofs,
                                progress, t_start, block_layer)

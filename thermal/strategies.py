@@ -190,11 +190,14 @@ the die's shorter side. The estimator loop needs it: from 1/8 it took 59,229 DOF
 (its Dörfler and block marking refine too broadly from a coarse start)."""
 
 
-def start_fraction(strategy: str) -> float:
+def start_fraction(strategy: str, options=None) -> float:
     """The initial mesh's size bound of a meshing strategy (its triangles' circumradius), as a
     fraction of the die's shorter side: for the predicted strategies (:data:`PREDICTED`) the
-    largest size they may predict, :data:`thermal.predict.MAX_SIZE_FRACTION`, as they bisect
-    the mesh to their predicted size anyway; else :data:`START_FRACTION`."""
+    largest size they may predict (:data:`thermal.predict.MAX_SIZE_FRACTION`), as they bisect
+    the mesh to their predicted size anyway; else :data:`START_FRACTION`; or as ``options``
+    (:class:`thermal.options.MeshingOptions`) say."""
+    if options is not None:
+        return options.start_fraction(strategy)
     if strategy in PREDICTED:
         from .predict import MAX_SIZE_FRACTION
 
@@ -202,14 +205,14 @@ def start_fraction(strategy: str) -> float:
     return START_FRACTION
 
 
-def start_mesh(floorplan, stack, strategy: str) -> Mesh:
+def start_mesh(floorplan, stack, strategy: str, options=None) -> Mesh:
     """The initial mesh a meshing strategy starts from: every block and layer-footprint edge,
     triangles bounded by :func:`start_fraction` on the die (a power map's cells are not mesh
     features: its load is integrated exactly on any mesh)."""
     die = floorplan.bounds
     layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
     return initial_mesh(floorplan.rects, layer_rects,
-                        size_fn=_die_size_fn(die, start_fraction(strategy)))
+                        size_fn=_die_size_fn(die, start_fraction(strategy, options)))
 
 
 def _die_size_fn(die, fraction: float = START_FRACTION):
