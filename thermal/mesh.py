@@ -69,6 +69,10 @@ def snap_distance(width_m, height_m) -> float:
     return float(min(SNAP_REL * longest, SLIVER_SNAP * thinnest))
 
 
+FAR_ORIGIN = 10.0
+"""The mesh is built relative to the rectangles' lower-left corner when that lies farther from
+the origin than this many times their extent (a die placed at 1e9 m)."""
+
 MIN_ANGLE_DEG = 25.0
 """Smallest angle the initial mesh aims for (Ruppert terminates for any bound up to ~30°)."""
 
@@ -367,7 +371,12 @@ def triangulate(rects, snap_m: float, min_angle_deg: float = MIN_ANGLE_DEG,
     # Work near the origin: snapping, qhull and the circumcentres lose every digit that a large
     # offset takes (a die placed at 1e9 m), so the mesh is built in coordinates relative to the
     # rectangles' lower-left corner and moved back at the end.
+    # (Only when it is far: near the origin a shift changes nothing but the round-off, which
+    # would move Ruppert's points and change meshes users have seen.)
     origin = rects[:, :2].min(axis=0)
+    extent = max(np.ptp(rects[:, [0, 2]]), np.ptp(rects[:, [1, 3]]))
+    if np.abs(origin).max() <= FAR_ORIGIN * extent:
+        origin = np.zeros(2)
     local = rects - np.r_[origin, origin]
     if size_fn is not None:
         global_size_fn = size_fn

@@ -4,8 +4,9 @@ A ``.ptrace`` has the block names on its first line and one line of powers in W 
 it (whitespace-separated; blank lines and ``#`` comments are skipped). Every malformed trace
 becomes one :class:`~thermal.errors.InputError` naming the file and line: duplicate or numeric
 header names, ragged rows, non-numbers, NaN/inf or negative powers, no samples, and powers
-outside the physical range: a block (or map cell) above :data:`MAX_POWER_W`, a row summing above
-:data:`MAX_TOTAL_POWER_W`, or a positive power below :data:`MIN_POWER_W` (denormal noise).
+outside the physical range: a block (or map cell) above :data:`MAX_POWER_W` or a row summing above
+:data:`MAX_TOTAL_POWER_W`. A positive power below :data:`MIN_POWER_W` (denormal noise) is read
+as 0.
 
 A power map (:class:`PowerMap`, :func:`read_power_map`) is a raster of W per cell over a
 rectangle of the die, rows from the top edge: a ``.csv`` (numbers separated by commas or
@@ -38,8 +39,9 @@ beyond it the answer is no chip's, and temperatures near 1e300 K overflow."""
 MAX_TOTAL_POWER_W = 1e6
 """Largest total power of one sample row, W."""
 MIN_POWER_W = 1e-30
-"""Smallest positive power of a block or cell, W: below it (denormals such as 1e-320 W) the
-temperature rise underflows and the energy balance cannot be checked; write 0 for no power."""
+"""Smallest positive power of a block or cell, W: a power below it (denormals such as 1e-320 W,
+round-off in a resampled map) is read as 0, since its temperature rise underflows and the
+energy balance could not be checked, and 1e-30 W heats nothing measurable."""
 
 
 class _BlockPower(dict):
@@ -173,11 +175,10 @@ def _check_header(names: list[str], file: str, line: int) -> None:
 
 def _check_values(rows: np.ndarray, names, file: str | None, lines) -> None:
     """NaN/inf, negative and out-of-range powers, reported at the first offending row and
-    block."""
-    allowed = f"allowed: 0 or {MIN_POWER_W:g} W to {MAX_POWER_W:g} W"
+    block; powers below :data:`MIN_POWER_W` are set to 0 in ``rows`` (in place)."""
+    allowed = f"allowed: up to {MAX_POWER_W:g} W"
     for mask, what in ((~np.isfinite(rows), "is not finite"), (rows < 0, "is negative"),
-                       (rows > MAX_POWER_W, f"is out of range ({allowed})"),
-                       ((rows > 0) & (rows < MIN_POWER_W), f"is out of range ({allowed})")):
+                       (rows > MAX_POWER_W, f"is out of range ({allowed})")):
         bad = np.argwhere(mask)
         if bad.size:
             r, b = bad[0]
@@ -189,6 +190,7 @@ def _check_values(rows: np.ndarray, names, file: str | None, lines) -> None:
         r = int(bad[0])
         raise InputError(f"total power {total[r]:g} W is out of range (allowed: up to "
                          f"{MAX_TOTAL_POWER_W:g} W)", file=file, line=lines[r] if lines else None)
+    rows[(rows > 0) & (rows < MIN_POWER_W)] = 0.0
 
 
 def power_vector(floorplan, power: Mapping[str, float], source: str | None = None) -> np.ndarray:
@@ -300,10 +302,9 @@ class PowerMap:
         if a.size > MAX_MAP_CELLS:
             raise InputError(f"the power map has {a.shape[0]} x {a.shape[1]} cells, more than "
                              f"{MAX_MAP_CELLS:,}: resample it coarser", file=where)
-        allowed = f"allowed: 0 or {MIN_POWER_W:g} W to {MAX_POWER_W:g} W"
+        allowed = f"allowed: up to {MAX_POWER_W:g} W"
         for mask, what in ((~np.isfinite(a), "is not finite"), (a < 0, "is negative"),
-                           (a > MAX_POWER_W, f"is out of range ({allowed})"),
-                           ((a > 0) & (a < MIN_POWER_W), f"is out of range ({allowed})")):
+                           (a > MAX_POWER_W, f"is out of range ({allowed})")):
             bad = np.argwhere(mask)
             if bad.size:
                 r, c = bad[0]
@@ -312,6 +313,7 @@ class PowerMap:
         if a.sum() > MAX_TOTAL_POWER_W:
             raise InputError(f"total power {a.sum():g} W is out of range (allowed: up to "
                              f"{MAX_TOTAL_POWER_W:g} W)", file=where)
+        a[(a > 0) & (a < MIN_POWER_W)] = 0.0  # denormal noise (MIN_POWER_W)
         a.setflags(write=False)
         object.__setattr__(self, "watts", a)
         if self.extent is not None:
@@ -526,7 +528,7 @@ def power_sources(floorplan, power) -> tuple[np.ndarray | None, np.ndarray]:
         return power.sources(floorplan.bounds)
     if isinstance(power, Mapping):
         return None, power_vector(floorplan, power)
-    watts = np.asarray(power, float)
+    watts = np.array(power, float)  # a copy: _check_values zeroes denormals in place
     if watts.shape == (floorplan.n_blocks,):
         _check_values(watts[None, :], floorplan.names, "<power>", ())
     return None, watts
