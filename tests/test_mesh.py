@@ -125,3 +125,47 @@ def test_mesh_is_deterministic():
     b = initial_mesh(rects, _die(rects))
     np.testing.assert_array_equal(a.points, b.points)
     np.testing.assert_array_equal(a.triangles, b.triangles)
+
+
+@pytest.mark.parametrize("offset, rel", [(0.0, 1e-12), (1.0, 1e-12), (1e3, 1e-10), (1e6, 1e-7),
+                                         (1e9, 1e-4)])
+def test_die_far_from_the_origin_meshes_like_one_at_it(offset, rel):
+    """Issue 22: a die at 1e9 m failed with 'constrained edges missing' (qhull and the snapping
+    lost the digits); the mesh is built relative to the rectangles' corner and moved back, so
+    only the coordinates' own spacing (1.2e-7 m at 1e9 m) limits its areas (the floorplan moves
+    such a die to the origin before meshing, with a warning)."""
+    blocks = np.array([[0.0, 0.0, 4e-3, 8e-3], [4e-3, 0.0, 4e-3, 8e-3], [0.0, 8e-3, 8e-3, 2e-3]])
+    blocks[:, :2] += offset
+    die = [[offset, offset, offset + 8e-3, offset + 10e-3]]
+    m = initial_mesh(blocks, die)
+    assert m.points.min(axis=0) == pytest.approx([offset, offset], abs=1e-9)
+    assert np.abs(m.areas).sum() == pytest.approx(8e-5, rel=rel)
+    assert (m.areas > 0).all()
+    assert np.bincount(m.block_of_tri, weights=m.areas, minlength=3) == pytest.approx(
+        [3.2e-5, 3.2e-5, 1.6e-5], rel=rel)
+
+
+def test_size_bound_of_a_sliver_die_is_floored():
+    """A 10 mm x 10 µm die with a size bound from its shorter side (10 µm / 24) would need ~1e6
+    triangles; the bound is floored at MIN_SIZE_REL of the longer side."""
+    from thermal.mesh import MIN_SIZE_REL
+
+    die = [[0.0, 0.0, 0.01, 10e-6]]
+    m = initial_mesh([[0.0, 0.0, 0.01, 10e-6]], die, size_fn=lambda xy: np.full(len(xy), 10e-6 / 24))
+    assert m.n_triangles < 4 / MIN_SIZE_REL
+    assert m.quality()["min_angle_deg"] >= 20.0
+
+
+def test_snapping_keeps_a_sliver_thinner_than_the_default_distance():
+    """A 1.3 µm sliver on a 16 mm die (HotGauge 7 nm) is below the default snapping distance
+    (1e-4 of the die, 1.6 µm): the distance shrinks to 0.4 of the thinnest block."""
+    from thermal.mesh import snap_distance
+
+    t = 1.3e-6   # a 1.3 µm x 20 µm block in a notch of its right neighbour
+    blocks = np.array([[0.0, 0.0, 8e-3, 16e-3], [8e-3, 0.0, t, 20e-6],
+                       [8e-3 + t, 0.0, 8e-3 - t, 20e-6], [8e-3, 20e-6, 8e-3, 16e-3 - 20e-6]])
+    assert snap_distance(blocks[:, 2], blocks[:, 3]) == pytest.approx(0.4 * t)
+    m = initial_mesh(blocks, [[0.0, 0.0, 16e-3, 16e-3]])
+    sliver = m.block_rects[1]
+    assert sliver[2] - sliver[0] == pytest.approx(t, rel=1e-9)
+    assert np.abs(m.areas[m.block_of_tri == 1]).sum() == pytest.approx(t * 20e-6, rel=1e-9)

@@ -663,3 +663,98 @@ def test_mutated_files_through_the_cli_exit_0_or_2(case):
         else:
             assert sorted(p.name for p in out.iterdir()) == ["blocks.csv", "field.vtu",
                                                              "summary.json", "timings.json"]
+
+
+# ------------------------------------------------------------------------------ hostile floorplans
+
+_NAME_CHARS = st.characters(blacklist_categories=("Cc", "Cs", "Cn", "Co", "Zs", "Zl", "Zp"),
+                            blacklist_characters="#")
+
+
+@st.composite
+def hostile_floorplans(draw):
+    """A guillotine floorplan as a hostile user (or an unusual tool) writes it (issue 22).
+
+    The die's longer side is 0.1-5 mm and its aspect ratio up to 1e4; each cut splits a block
+    at a random fraction or cuts a 1-30 µm sliver off it; the whole die may sit up to 1e10 m
+    from the origin, either way; the names come from the whole printable Unicode range (no
+    whitespace, no ``#``). Returns the .flp text, the .ptrace text and whether to draw plots.
+    """
+    longest = 10 ** draw(st.floats(-4.0, np.log10(5e-3)))
+    aspect = 10 ** draw(st.floats(0.0, 4.0))
+    w, h = (longest, longest / aspect) if draw(st.booleans()) else (longest / aspect, longest)
+    rects = [(0.0, 0.0, w, h)]
+    for _ in range(draw(st.integers(0, 8))):
+        i = draw(st.integers(0, len(rects) - 1))
+        x, y, rw, rh = rects[i]
+        vertical = draw(st.booleans())                  # a cut parallel to the y axis
+        side = rw if vertical else rh
+        if draw(st.booleans()):
+            cut = side * draw(st.floats(0.05, 0.95))
+        else:
+            cut = min(10 ** draw(st.floats(-6.0, np.log10(3e-5))), 0.5 * side)
+        a, b = ((x, y, cut, rh), (x + cut, y, rw - cut, rh)) if vertical else \
+            ((x, y, rw, cut), (x, y + cut, rw, rh - cut))
+        rects[i:i + 1] = [a, b]
+    offset = 0.0
+    if draw(st.booleans()):
+        offset = draw(st.sampled_from([-1.0, 1.0])) * 10 ** draw(st.floats(-3.0, 10.0))
+    names = draw(st.lists(st.text(_NAME_CHARS, min_size=1, max_size=6), min_size=len(rects),
+                          max_size=len(rects), unique=True))
+    power = draw(st.lists(st.sampled_from([0.0, 1e-3, 0.1, 1.0, 5.0]), min_size=len(rects),
+                          max_size=len(rects)))
+    flp = "".join(f"{n}\t{rw!r}\t{rh!r}\t{x + offset!r}\t{y + offset!r}\n"
+                  for n, (x, y, rw, rh) in zip(names, rects))
+    ptrace = "\t".join(names) + "\n" + "\t".join(repr(p) for p in power) + "\n"
+    return flp, ptrace, draw(st.booleans())
+
+
+HOSTILE_STACK = """ambient = 318.15
+[[layer]]
+name = "die"
+thickness = 150e-6
+conductivity = 100.0
+heat_capacity = 1.75e6
+power = true
+[convection]
+h = 2.0e4
+"""
+
+
+@settings(derandomize=True, deadline=None, max_examples=12, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(hostile_floorplans())
+def test_hostile_floorplans_solve_or_exit_2_with_one_line(case):
+    """Every hostile floorplan either solves (exit 0, energy balance within 1e-9, warnings only)
+    or is refused in one ``thermal: error:`` line (exit 2, no output): never a traceback, and
+    never a run past a minute (a hang guard, not a benchmark)."""
+    import contextlib
+    import io
+
+    flp, ptrace, plots = case
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        (folder / "hostile.flp").write_text(flp, encoding="utf-8")
+        (folder / "hostile.ptrace").write_text(ptrace, encoding="utf-8")
+        (folder / "stack.toml").write_text(HOSTILE_STACK, encoding="utf-8")
+        out = folder / "out"
+        err = io.StringIO()
+        t = time.perf_counter()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            status = main(["solve", str(folder / "hostile.flp"), "--power",
+                           str(folder / "hostile.ptrace"), "--stack", str(folder / "stack.toml"),
+                           "--mesh", "uniform", "--tolerance", "5", "--out", str(out)]
+                          + ([] if plots else ["--no-plots"]))
+        wall = time.perf_counter() - t
+        text = err.getvalue()
+        assert status in (0, 2), text
+        assert "Traceback" not in text
+        lines = text.splitlines()
+        assert all(line.startswith("thermal: warning: ") for line in lines[:-1]), text
+        if status == 2:
+            assert lines[-1].startswith("thermal: error: ") and not out.exists(), text
+        else:
+            assert not lines or lines[-1].startswith("thermal: warning: "), text
+            summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+            assert summary["energy_balance_rel"] <= 1e-9
+        assert wall < 60.0, f"{wall:.1f} s"

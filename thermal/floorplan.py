@@ -5,11 +5,13 @@ A ``.flp`` line is ``name width height left-x bottom-y [heat-capacity resistivit
 
 Validation (SPEC §3) turns every malformed file into one :class:`~thermal.errors.InputError`
 naming the file and line: wrong column counts, non-numbers, NaN/inf, non-positive sizes or
-material values, duplicate names, no blocks, a die outside 10 µm .. 10 cm (a units mistake),
-blocks too thin to mesh (thinner than 5e-5 of the die's longer side, or flattened by the mesher's
-snapping), and
-blocks overlapping by more than half of the smaller one. Thin overlaps (rounding slivers) and
-whitespace between blocks are accepted with one :class:`~thermal.errors.InputWarning` each.
+material values or ones outside :data:`thermal.stack.RANGES`, duplicate names, no blocks, a die
+outside 10 µm .. 10 cm (a units mistake), blocks too thin to mesh (thinner than 5e-5 of the die's
+longer side, or flattened by the mesher's snapping), and blocks overlapping by more than half of
+the smaller one. Thin overlaps (rounding slivers) and
+whitespace between blocks are accepted with one :class:`~thermal.errors.InputWarning` each, and
+so is a die so far from the origin that its coordinates lack the digits the mesh needs (it is
+moved to the origin). Limits are compared with a rounding tolerance (:data:`ROUNDING_REL`).
 Overlaps are found by a sort-and-sweep over x, vectorised in chunks: 2,000 blocks take
 milliseconds.
 """
@@ -327,7 +329,6 @@ def _validated(names, left, bottom, width, height, conductivity, heat_capacity, 
             f"{file}: the die's corner is at ({x0:.6g}, {y0:.6g}) m, too far from the origin for "
             f"the float digits the mesh needs: coordinates (and the reported peak) are taken "
             f"relative to that corner"), stacklevel=3)
-        x0, y0, x1, y1 = 0.0, 0.0, float(right.max()), float(top.max())
     if max(die_w, die_h) > MAX_DIE_M * (1 + ROUNDING_REL):
         i = int(np.argmax(np.maximum(np.maximum(np.abs(right), np.abs(top)),
                                      np.maximum(np.abs(left), np.abs(bottom)))))
