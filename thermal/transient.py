@@ -18,6 +18,10 @@ power jump falls inside a step. The matrix is factorised once per (mesh, Δt) wi
 above :data:`DIRECT_MAX_DOFS`, a pyamg hierarchy is built once and every step is a warm-started
 preconditioned CG solve), and every step reuses it.
 
+HotSpot multiplies its capacitances by a fitting factor ``C_FACTOR`` = 0.333
+(/work/shared/reference-inputs/hotspot/README.md); thermal uses the physical ``c·t``, so a
+HotSpot transient settles about three times sooner than the same run here.
+
 :func:`transient_frames` streams one :class:`Frame` per sampling interval (memory flat in the
 trace length); :func:`transient` collects them into a :class:`TransientResult` of arrays.
 
@@ -787,8 +791,9 @@ def transient(floorplan, trace, stack=None, *, sampling_interval: float | None =
     steps = len(times) * run.substeps
     info = {**run.info(), "steps": steps, "run_s": total,
             "step_ms": 1e3 * getattr(run, "step_s", 0.0) / max(steps, 1)}
-    return TransientResult(times_s=np.array(times), block_max_K=np.array(hi).reshape(len(times), -1),
-                           block_mean_K=np.array(mean).reshape(len(times), -1),
+    n = len(times)
+    return TransientResult(times_s=np.array(times), block_max_K=np.array(hi).reshape(n, -1),
+                           block_mean_K=np.array(mean).reshape(n, -1),
                            peak_K=peak_a[:, 0], peak_xy_m=peak_a[:, 1:3],
                            peak_layer=peak_a[:, 3].astype(int), names=tuple(floorplan.names),
                            mesh=run.mesh, final_K=run.fields(x), info=info)
