@@ -60,9 +60,12 @@ __all__ = ["Frame", "Stepper", "TransientResult", "capacity", "load_operator", "
 METHODS = {"be": 1.0, "cn": 0.5, "bdf2": None}
 """Time-stepping schemes: the θ of the θ-method, or None for BDF2."""
 
-DIRECT_MAX_DOFS = 400_000
+DIRECT_MAX_DOFS = 200_000
 """Systems up to this size are factorised with SuperLU once; larger ones get a pyamg hierarchy
-(built once) and a warm-started CG solve per step."""
+(built once) and a warm-started CG solve per step. ev6's 3-layer stack at 108,807 DOFs: 26M
+entries in the factors, 7 s to factorise (:func:`fill_reducing_order`); at 433,227 DOFs the
+factorisation did not finish in 400 s, while the hierarchy takes 4-14 s to build and a step
+3.7 s of CPU (benchmarks/results/transient.md)."""
 
 DEFAULT_SAMPLING_INTERVAL_S = 3.333e-6
 """HotSpot's default ``-sampling_intvl`` (s)."""
