@@ -109,7 +109,7 @@ def test_bad_argument_is_one_line(extra, fragment, tmp_path, capsys, monkeypatch
     (["solve", str(DATA / "small.flp"), "--power", "map.npy"], "map.npy: no such power map file"),
     (["solve", str(DATA), "--power", str(DATA / "small.ptrace")], "is a directory, not a floorplan"),
     (["mesh", *SMALL], "the following arguments are required: --out"),
-    (["transient", *SMALL], "'thermal transient' is not available yet"),
+    (["transient", *SMALL], "the following arguments are required: --out"),
     (["train", "--samples", "10"], "the following arguments are required: --out"),
 ], ids=["no_command", "unknown_command", "no_power", "no_floorplan", "power_map",
         "floorplan_is_directory", "mesh_without_out", "transient", "train"])

@@ -54,8 +54,9 @@ from .assemble import System, assemble, lumped_mass
 from .errors import InputError, SolverError
 from .mesh import Mesh
 
-__all__ = ["Frame", "Stepper", "TransientResult", "capacity", "load_operator", "trace_matrix",
-           "transient", "transient_frames", "trace_mesh", "METHODS", "read_init_file"]
+__all__ = ["Frame", "Stepper", "TransientResult", "TransientRun", "capacity", "load_operator",
+           "fill_reducing_order", "prepare", "trace_matrix", "transient", "transient_frames",
+           "trace_mesh", "write_run", "METHODS", "read_init_file"]
 
 METHODS = {"be": 1.0, "cn": 0.5, "bdf2": None}
 """Time-stepping schemes: the θ of the θ-method, or None for BDF2."""
