@@ -239,3 +239,19 @@ def test_cli_transient_interrupted_leaves_nothing(tmp_path, monkeypatch):
               "--sampling-interval", "0.01", "--out", out, "--mesh", "uniform",
               "--ttrace", tmp_path / "t.ttrace")
     assert rc == 130 and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("method", ["be", "cn", "bdf2"])
+def test_multigrid_steps_match_the_factorised_ones(monkeypatch, method):
+    """Above DIRECT_MAX_DOFS every step is a warm-started AMG-CG solve: same temperatures."""
+    import importlib
+
+    fp = thermal.read_floorplan(DATA / "small.flp")
+    samples = np.array([[1.0, 2.0, 0.5], [0.2, 3.0, 1.0], [2.0, 0.1, 0.1]])
+    mesh = start_mesh(fp, STACK3, "uniform")
+    options = dict(sampling_interval=1e-3, dt=2.5e-4, method=method, mesh=mesh)
+    direct = transient(fp, samples, STACK3, **options)
+    monkeypatch.setattr(importlib.import_module("thermal.transient"), "DIRECT_MAX_DOFS", 10)
+    iterative = transient(fp, samples, STACK3, **options)
+    assert np.abs(iterative.block_max_K - direct.block_max_K).max() < 1e-8
+    assert np.abs(iterative.block_mean_K - direct.block_mean_K).max() < 1e-8

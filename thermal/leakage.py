@@ -212,14 +212,22 @@ def _factorised_fixed_point(run, p_dyn):
     """Fixed point on a prepared transient's mesh (:class:`thermal.transient.TransientRun`)."""
     import scipy.sparse.linalg as spla
 
-    lu = spla.splu(run.system.matrix.tocsc(), permc_spec="MMD_AT_PLUS_A",
-                   diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    from .solve import solve_linear
+    from .transient import DIRECT_MAX_DOFS
+
+    if run.n_dofs <= DIRECT_MAX_DOFS:
+        lu = spla.splu(run.system.matrix.tocsc(), permc_spec="MMD_AT_PLUS_A",
+                       diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+        solve = lu.solve
+    else:
+        def solve(rhs):
+            return solve_linear(run.system.matrix, rhs)[0]
     ambient = run.stack.ambient_K
 
     def mean(x):
         return np.full(len(p_dyn), ambient) if x is None else run.reduce.mean_op @ x + ambient
 
-    return fixed_point(lambda p: lu.solve(run.load @ p), mean, p_dyn, run.leakage)
+    return fixed_point(lambda p: solve(run.load @ p), mean, p_dyn, run.leakage)
 
 
 def solve_with_leakage(floorplan, power, stack=None, leakage: Leakage | None = None, **options):

@@ -18,6 +18,10 @@ power jump falls inside a step. The matrix is factorised once per (mesh, Δt) wi
 above :data:`DIRECT_MAX_DOFS`, a pyamg hierarchy is built once and every step is a warm-started
 preconditioned CG solve), and every step reuses it.
 
+HotSpot multiplies its capacitances by a fitting factor ``C_FACTOR`` = 0.333
+(/work/shared/reference-inputs/hotspot/README.md); thermal uses the physical ``c·t``, so a
+HotSpot transient settles about three times sooner than the same run here.
+
 :func:`transient_frames` streams one :class:`Frame` per sampling interval (memory flat in the
 trace length); :func:`transient` collects them into a :class:`TransientResult` of arrays.
 
@@ -50,15 +54,19 @@ from .assemble import System, assemble, lumped_mass
 from .errors import InputError, SolverError
 from .mesh import Mesh
 
-__all__ = ["Frame", "Stepper", "TransientResult", "capacity", "load_operator", "trace_matrix",
-           "transient", "transient_frames", "trace_mesh", "METHODS", "read_init_file"]
+__all__ = ["Frame", "Stepper", "TransientResult", "TransientRun", "capacity", "load_operator",
+           "fill_reducing_order", "prepare", "trace_matrix", "transient", "transient_frames",
+           "trace_mesh", "write_run", "METHODS", "read_init_file"]
 
 METHODS = {"be": 1.0, "cn": 0.5, "bdf2": None}
 """Time-stepping schemes: the θ of the θ-method, or None for BDF2."""
 
-DIRECT_MAX_DOFS = 400_000
+DIRECT_MAX_DOFS = 200_000
 """Systems up to this size are factorised with SuperLU once; larger ones get a pyamg hierarchy
-(built once) and a warm-started CG solve per step."""
+(built once) and a warm-started CG solve per step. ev6's 3-layer stack at 108,807 DOFs: 26M
+entries in the factors, 7 s to factorise (:func:`fill_reducing_order`); at 433,227 DOFs the
+factorisation did not finish in 400 s, while the hierarchy takes 4-14 s to build and a step
+3.7 s of CPU (benchmarks/results/transient.md)."""
 
 DEFAULT_SAMPLING_INTERVAL_S = 3.333e-6
 """HotSpot's default ``-sampling_intvl`` (s)."""
@@ -787,8 +795,9 @@ def transient(floorplan, trace, stack=None, *, sampling_interval: float | None =
     steps = len(times) * run.substeps
     info = {**run.info(), "steps": steps, "run_s": total,
             "step_ms": 1e3 * getattr(run, "step_s", 0.0) / max(steps, 1)}
-    return TransientResult(times_s=np.array(times), block_max_K=np.array(hi).reshape(len(times), -1),
-                           block_mean_K=np.array(mean).reshape(len(times), -1),
+    n = len(times)
+    return TransientResult(times_s=np.array(times), block_max_K=np.array(hi).reshape(n, -1),
+                           block_mean_K=np.array(mean).reshape(n, -1),
                            peak_K=peak_a[:, 0], peak_xy_m=peak_a[:, 1:3],
                            peak_layer=peak_a[:, 3].astype(int), names=tuple(floorplan.names),
                            mesh=run.mesh, final_K=run.fields(x), info=info)
