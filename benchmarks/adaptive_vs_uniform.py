@@ -131,7 +131,7 @@ def load(key: str):
 
 
 def initial(floorplan, stack, strategy: str = "uniform"):
-    """The production initial mesh of ``strategy`` (:func:`thermal.solve.start_mesh`)."""
+    """The production initial mesh of ``strategy`` (:func:`thermal.strategies.start_mesh`)."""
     from thermal.strategies import start_mesh
 
     return start_mesh(floorplan, stack, strategy)

@@ -212,7 +212,7 @@ def _factorised_fixed_point(run, p_dyn):
     """Fixed point on a prepared transient's mesh (:class:`thermal.transient.TransientRun`)."""
     import scipy.sparse.linalg as spla
 
-    from .solve import solve_linear
+    from .linear import solve_linear
     from .transient import DIRECT_MAX_DOFS
 
     if run.n_dofs <= DIRECT_MAX_DOFS:
