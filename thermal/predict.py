@@ -67,8 +67,8 @@ and bisection to a size bound overshoots by up to √2. Chosen in
 MAX_SIZE_FRACTION = 1 / 12
 """No predicted size (a triangle's longest edge) exceeds this fraction of the die's shorter side,
 and the initial mesh the predicted strategies bisect to their size has this bound on its
-triangles' circumradius (:func:`thermal.solve.start_fraction`; the uniform and estimator
-strategies start from :data:`thermal.solve.START_FRACTION`). A predicted strategy answers on
+triangles' circumradius (:func:`thermal.strategies.start_fraction`; the uniform and estimator
+strategies start from :data:`thermal.strategies.START_FRACTION`). A predicted strategy answers on
 the red refinement of a refined initial mesh, so never with fewer than ~4x the initial mesh's
 unknowns: this bound sets that floor. Chosen in ``benchmarks/results/size_safety.md``
 (``--cap``); the floor is measured in ``benchmarks/results/oracle_mesh.md``."""

@@ -416,7 +416,7 @@ def initial_from_vtu(path, mesh: Mesh, stack, node2dof: np.ndarray) -> np.ndarra
 
 class _MinimumPrediction:
     """The smallest of several predicted size fields (duck-types a prediction for
-    :func:`thermal.solve.meshed_to_prediction`)."""
+    :func:`thermal.strategies.meshed_to_prediction`)."""
 
     def __init__(self, predictions):
         self.predictions = list(predictions)
