@@ -12,7 +12,8 @@ from scipy.optimize import brentq
 import thermal
 from thermal.errors import SolverError
 from thermal.floorplan import make_floorplan
-from thermal.leakage import Leakage, from_hotspot_config, from_stack_file, solve_with_leakage
+from thermal.leakage import Leakage, from_hotspot_config, from_stack_file
+from thermal.solve import solve_with_leakage
 from thermal.stack import Layer, Stack
 
 DATA = Path(__file__).parent / "data"

@@ -386,7 +386,7 @@ def _cmd_solve(args) -> int:
             sol = solve(fp, power, stack, progress=lambda info: line.update(_solve_status(info)),
                         **options)
         else:
-            from .leakage import solve_with_leakage
+            from .solve import solve_with_leakage
 
             sol, _ = solve_with_leakage(fp, power, stack, leakage, **options)
     if steady_file is not None:  # before --out: a failure here leaves no results folder

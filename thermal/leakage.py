@@ -14,7 +14,7 @@ this one with density 1.5e4 W/m², β = 0.036 /K and T0 = 383.15 K (HotSpot's ``
 in temperature.c: ``leak_alpha · h · w · exp(leak_beta · (T − leak_Tbase))``). HotSpot's
 ``-leakage_mode 1`` (HotLeakage) is not implemented by HotSpot itself and is refused.
 
-The steady solve iterates to the fixed point (Picard on the block powers, each solve with the
+The steady solve (:func:`thermal.solve.solve_with_leakage`) iterates to the fixed point (Picard on the block powers, each solve with the
 block mean temperatures of the previous one); from ambient the iterates rise monotonically to
 the smallest fixed point, and when there is none they grow without bound: thermal runaway,
 reported as a :class:`~thermal.errors.SolverError`. The transient applies the leakage at every
@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser as a package
+    import tomli as tomllib
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -34,7 +37,7 @@ import numpy as np
 from .errors import InputError, SolverError
 
 __all__ = ["Leakage", "BlockLeakage", "fixed_point", "from_hotspot_config", "from_stack_file",
-           "solve_with_leakage", "sampling_interval"]
+           "sampling_interval"]
 
 HOTSPOT_MODEL = {"density": 1.5e4, "beta": 0.036, "t0": 383.15}
 """HotSpot's ``calc_leakage`` constants: leak_alpha W/m², leak_beta 1/K, leak_Tbase K."""
@@ -206,67 +209,3 @@ def fixed_point(solve_power, block_mean_K, p_dyn: np.ndarray, leakage: BlockLeak
         power = p_dyn + leakage.power(t)
     raise SolverError(f"thermal runaway: leakage iteration did not settle in {max_iterations} "
                       f"iterations (block mean up to {previous.max():.2f} K, still rising)")
-
-
-def _factorised_fixed_point(run, p_dyn):
-    """Fixed point on a prepared transient's mesh (:class:`thermal.transient.TransientRun`)."""
-    import scipy.sparse.linalg as spla
-
-    from .linear import solve_linear
-    from .transient import DIRECT_MAX_DOFS
-
-    if run.n_dofs <= DIRECT_MAX_DOFS:
-        lu = spla.splu(run.system.matrix.tocsc(), permc_spec="MMD_AT_PLUS_A",
-                       diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-        solve = lu.solve
-    else:
-        def solve(rhs):
-            return solve_linear(run.system.matrix, rhs)[0]
-    ambient = run.stack.ambient_K
-
-    def mean(x):
-        return np.full(len(p_dyn), ambient) if x is None else run.reduce.mean_op @ x + ambient
-
-    return fixed_point(lambda p: solve(run.load @ p), mean, p_dyn, run.leakage)
-
-
-def solve_with_leakage(floorplan, power, stack=None, leakage: Leakage | None = None, **options):
-    """Steady solve with temperature-dependent leakage, to the fixed point.
-
-    The mesh comes from :func:`thermal.solve` at the powers of the fixed point found on the
-    mesh of the dynamic power (Picard, one factorisation); the returned Solution is that
-    solve, at the fixed point's block powers.
-
-    Returns
-    -------
-    solution : Solution
-    info : dict
-        ``leakage_w`` per block, ``iterations``.
-
-    Raises
-    ------
-    SolverError
-        Thermal runaway.
-    """
-    from .power import PowerTrace, power_load
-    from .solve import solve
-    from .stack import Stack
-    from .transient import prepare
-
-    stack = Stack.default() if stack is None else stack
-    leakage = leakage or from_stack_file(stack.path)
-    if isinstance(power, PowerTrace):
-        power = power.mean() if options.get("row") is None else power.row(options["row"])
-    options.pop("row", None)
-    p_dyn = np.asarray(power_load(floorplan, power), dtype=float)
-    if leakage is None:
-        return solve(floorplan, p_dyn, stack, **options), {"iterations": 0}
-    block = leakage.for_floorplan(floorplan)
-    first = solve(floorplan, p_dyn + block.power(np.full(len(p_dyn), stack.ambient_K)), stack,
-                  **options)
-    run = prepare(floorplan, p_dyn[None, :], stack, sampling_interval=1.0, mesh=first.mesh,
-                  leakage=block)
-    _, total, iterations = _factorised_fixed_point(run, p_dyn)
-    sol = solve(floorplan, total, stack, **options)
-    return sol, {"iterations": iterations, "leakage_w": (total - p_dyn).tolist(),
-                 "leakage_total_w": float((total - p_dyn).sum())}

@@ -166,3 +166,45 @@ def _checked_layers(floorplan, stack, power) -> np.ndarray | None:
         raise InputError("a power map applies to a single power layer, not to per-layer "
                          "floorplans: give a power trace", file=stack.path)
     return np.asarray(block_layer)
+
+
+def solve_with_leakage(floorplan, power, stack=None, leakage=None, **options):
+    """Steady solve with temperature-dependent leakage, to the fixed point.
+
+    The mesh comes from :func:`thermal.solve` at the powers of the fixed point found on the
+    mesh of the dynamic power (Picard, one factorisation); the returned Solution is that
+    solve, at the fixed point's block powers.
+
+    Returns
+    -------
+    solution : Solution
+    info : dict
+        ``leakage_w`` per block, ``iterations``.
+
+    Raises
+    ------
+    SolverError
+        Thermal runaway.
+    """
+    from .power import PowerTrace, power_load
+    from .stack import Stack
+    from .leakage import from_stack_file
+    from .transient import prepare, steady_fixed_point
+
+    stack = Stack.default() if stack is None else stack
+    leakage = leakage or from_stack_file(stack.path)
+    if isinstance(power, PowerTrace):
+        power = power.mean() if options.get("row") is None else power.row(options["row"])
+    options.pop("row", None)
+    p_dyn = np.asarray(power_load(floorplan, power), dtype=float)
+    if leakage is None:
+        return solve(floorplan, p_dyn, stack, **options), {"iterations": 0}
+    block = leakage.for_floorplan(floorplan)
+    first = solve(floorplan, p_dyn + block.power(np.full(len(p_dyn), stack.ambient_K)), stack,
+                  **options)
+    run = prepare(floorplan, p_dyn[None, :], stack, sampling_interval=1.0, mesh=first.mesh,
+                  leakage=block)
+    _, total, iterations = steady_fixed_point(run, p_dyn)
+    sol = solve(floorplan, total, stack, **options)
+    return sol, {"iterations": iterations, "leakage_w": (total - p_dyn).tolist(),
+                 "leakage_total_w": float((total - p_dyn).sum())}

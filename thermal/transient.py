@@ -56,7 +56,7 @@ from .mesh import Mesh
 
 __all__ = ["Frame", "Stepper", "TransientResult", "TransientRun", "capacity", "load_operator",
            "fill_reducing_order", "prepare", "trace_matrix", "transient", "transient_frames",
-           "trace_mesh", "write_run", "METHODS", "read_init_file"]
+           "trace_mesh", "write_run", "METHODS", "read_init_file", "steady_fixed_point"]
 
 METHODS = {"be": 1.0, "cn": 0.5, "bdf2": None}
 """Time-stepping schemes: the θ of the θ-method, or None for BDF2."""
@@ -622,9 +622,7 @@ class TransientRun:
 
             p = self.samples_w.mean(axis=0)
             if self.leakage is not None:
-                from .leakage import _factorised_fixed_point
-
-                return _factorised_fixed_point(self, p)[0]
+                return steady_fixed_point(self, p)[0]
             x, _ = solve_linear(self.system.matrix, self.load @ p)
             return x
         if init == "blocks":
@@ -963,3 +961,27 @@ def write_run(run: TransientRun, directory, *, ttrace=None, snapshots: int = 0,
         if tt is not None:
             tt.commit()
     return summary
+
+
+def steady_fixed_point(run, p_dyn):
+    """The leakage fixed point (:func:`thermal.leakage.fixed_point`) of the steady problem on a
+    prepared run's mesh, with one factorisation: (temperatures, total block powers W,
+    iterations)."""
+    import scipy.sparse.linalg as spla
+
+    from .leakage import fixed_point
+    from .linear import solve_linear
+
+    if run.n_dofs <= DIRECT_MAX_DOFS:
+        lu = spla.splu(run.system.matrix.tocsc(), permc_spec="MMD_AT_PLUS_A",
+                       diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+        solve = lu.solve
+    else:
+        def solve(rhs):
+            return solve_linear(run.system.matrix, rhs)[0]
+    ambient = run.stack.ambient_K
+
+    def mean(x):
+        return np.full(len(p_dyn), ambient) if x is None else run.reduce.mean_op @ x + ambient
+
+    return fixed_point(lambda p: solve(run.load @ p), mean, p_dyn, run.leakage)
