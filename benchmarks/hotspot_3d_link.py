@@ -105,7 +105,8 @@ def run(name: str) -> None:
         finally:
             assemble.half_resistance = plain
         d = _versus(sol, reference, map_mode)
-        print(f"{name:<11} {label:<36} {len(d)} blocks ({map_mode}): thermal - HotSpot mean {d.mean():+6.2f} K, "
+        print(f"{name:<11} {label:<36} {len(d)} blocks ({map_mode}): "
+              f"thermal - HotSpot mean {d.mean():+6.2f} K, "
               f"max |d| {np.abs(d).max():5.2f} K  ({sol.history[-1]['dofs']:,} DOFs, "
               f"estimate {sol.error_estimate_K:.3f} K, {t:.1f} s)")
 

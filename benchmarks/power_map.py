@@ -1,11 +1,11 @@
 """What a raster power map costs, by its resolution: ev6 under gcc as block power and as maps.
 
 The maps are ``floorplans/make_ev6_map.py``'s (each block's gcc power over the cells it covers,
-plus two sub-block hot spots) at 32 x 32 to 1024 x 1024 cells (the largest accepted); the block-power row is the plain
-gcc trace. A map's cells are not mesh features: its load is integrated exactly on whatever
-triangles the prediction asks for (:mod:`thermal.raster_load`), so the cost should not grow
-with the cells. Side by side in one run, each solve timed in this process after a warm-up (the
-best of ``--repeat``), on two stacks:
+plus two sub-block hot spots) at 32 x 32 to 1024 x 1024 cells (the largest accepted); the
+block-power row is the plain gcc trace. A map's cells are not mesh features: its load is
+integrated exactly on whatever triangles the prediction asks for (:mod:`thermal.raster_load`),
+so the cost should not grow with the cells. Side by side in one run, each solve timed in this
+process after a warm-up (the best of ``--repeat``), on two stacks:
 
 - the 3-layer die-sized stack ``floorplans/ev6_3layer.toml``, with the true error of every
   block's max and mean against the exact solution (:func:`thermal.gallery.exact_for`, up to

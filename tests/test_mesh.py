@@ -45,8 +45,10 @@ def assert_blocks_exact(mesh):
     rows, cols = cover.nonzero()
     tri_pts = mesh.points[mesh.triangles[rows]]
     tol = 1e-12
-    assert (tri_pts[..., 0] >= r[cols, 0, None] - tol).all() and (tri_pts[..., 0] <= r[cols, 2, None] + tol).all()
-    assert (tri_pts[..., 1] >= r[cols, 1, None] - tol).all() and (tri_pts[..., 1] <= r[cols, 3, None] + tol).all()
+    assert (tri_pts[..., 0] >= r[cols, 0, None] - tol).all()
+    assert (tri_pts[..., 0] <= r[cols, 2, None] + tol).all()
+    assert (tri_pts[..., 1] >= r[cols, 1, None] - tol).all()
+    assert (tri_pts[..., 1] <= r[cols, 3, None] + tol).all()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

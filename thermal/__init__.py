@@ -26,6 +26,7 @@ def __getattr__(name: str):
 
 
 __all__ = ["Floorplan", "InputError", "InputWarning", "Layer", "PowerMap", "PowerTrace",
-           "MeshingOptions", "SolverError", "Stack", "read_floorplan", "read_power_map", "read_ptrace", "solve",
+           "MeshingOptions", "SolverError", "Stack", "read_floorplan", "read_power_map",
+           "read_ptrace", "solve",
            "transient", "transient_frames",
            "__version__"]

@@ -372,7 +372,8 @@ def report(comparison: Comparison, top: int = 20) -> str:
     for what in ("mean", "max"):
         if f"block_{what}" in s:
             d = s[f"block_{what}"]
-            lines.append(f"block {'means' if what == 'mean' else 'maxima'}: largest difference {d['largest_K']:+.3f} K "
+            kind = "means" if what == "mean" else "maxima"
+            lines.append(f"block {kind}: largest difference {d['largest_K']:+.3f} K "
                          f"({d['block']}), RMS {d['rms_K']:.3f} K")
     if "map" in s:
         lines.append(f"map: largest difference {s['map']['largest_K']:+.3f} K, RMS "

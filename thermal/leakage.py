@@ -14,11 +14,11 @@ this one with density 1.5e4 W/m², β = 0.036 /K and T0 = 383.15 K (HotSpot's ``
 in temperature.c: ``leak_alpha · h · w · exp(leak_beta · (T − leak_Tbase))``). HotSpot's
 ``-leakage_mode 1`` (HotLeakage) is not implemented by HotSpot itself and is refused.
 
-The steady solve (:func:`thermal.solve.solve_with_leakage`) iterates to the fixed point (Picard on the block powers, each solve with the
-block mean temperatures of the previous one); from ambient the iterates rise monotonically to
-the smallest fixed point, and when there is none they grow without bound: thermal runaway,
-reported as a :class:`~thermal.errors.SolverError`. The transient applies the leakage at every
-step from the block means at the start of the step.
+The steady solve (:func:`thermal.solve.solve_with_leakage`) iterates to the fixed point (Picard
+on the block powers, each solve with the block mean temperatures of the previous one); from
+ambient the iterates rise monotonically to the smallest fixed point, and when there is none they
+grow without bound: thermal runaway, reported as a :class:`~thermal.errors.SolverError`. The
+transient applies the leakage at every step from the block means at the start of the step.
 """
 
 from __future__ import annotations

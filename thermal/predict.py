@@ -363,8 +363,10 @@ def feature_rasters(floorplan, power_w, stack, raster: Raster | None = None
         pad[axis] = (0, 1)
         jump |= np.pad(d, pad)
     sampling = (raster.dy, raster.dx)
-    edge_d = ndimage.distance_transform_edt(~edge, sampling=sampling) if edge.any() else np.full(edge.shape, 10 * lam)
-    jump_d = ndimage.distance_transform_edt(~jump, sampling=sampling) if jump.any() else np.full(edge.shape, 100 * lam)
+    edge_d = (ndimage.distance_transform_edt(~edge, sampling=sampling) if edge.any()
+              else np.full(edge.shape, 10 * lam))
+    jump_d = (ndimage.distance_transform_edt(~jump, sampling=sampling) if jump.any()
+              else np.full(edge.shape, 100 * lam))
     c = raster.centres.reshape(raster.ny, raster.nx, 2)
     x0, y0, x1, y1 = floorplan.bounds
     die_d = np.minimum.reduce([c[..., 0] - x0, x1 - c[..., 0], c[..., 1] - y0, y1 - c[..., 1]])

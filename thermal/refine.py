@@ -119,13 +119,14 @@ def refined_uniform(mesh: Mesh) -> Mesh:
 def with_longest_edge_first(mesh: Mesh) -> Mesh:
     """The same mesh, each triangle's nodes rotated so that its longest edge is its refinement edge.
 
-    This is the labelling to give an initial mesh before :func:`refined`: each triangle is
-    first bisected through its longest edge, so its children and grandchildren (whose angles
-    bound every later one, see the module notes) stay well shaped. On the 25° floorplan meshes
-    of :func:`~thermal.mesh.initial_mesh` the bound stayed above 21° (80 random floorplans and
-    the sliver one), where Delaunay's arbitrary node order let it fall to 9°. Ties go to the lowest local edge. Orientation, nodes,
-    blocks and roots are unchanged; :func:`refined` and :func:`refined_uniform` keep the
-    labelling of their children, so this is needed once, on the initial mesh.
+    This is the labelling to give an initial mesh before :func:`refined`: each triangle is first
+    bisected through its longest edge, so its children and grandchildren (whose angles bound
+    every later one, see the module notes) stay well shaped. On the 25° floorplan meshes of
+    :func:`~thermal.mesh.initial_mesh` the bound stayed above 21° (80 random floorplans and the
+    sliver one), where Delaunay's arbitrary node order let it fall to 9°. Ties go to the lowest
+    local edge. Orientation, nodes, blocks and roots are unchanged; :func:`refined` and
+    :func:`refined_uniform` keep the labelling of their children, so this is needed once, on the
+    initial mesh.
 
     Parameters
     ----------

@@ -401,11 +401,11 @@ def run_case(case: Case, key: str | None = None) -> dict:
     -------
     dict
         ``case``, ``key``, ``status`` ("ok" or "failed"), ``error`` (one line; "" when ok),
-        ``time_s`` and ``cpu_s`` (wall and CPU seconds), ``worker`` (host and process id), ``warnings``; when ok also the peak
-        (``peak_K``, ``peak_x_m``, ``peak_y_m``, ``peak_layer``), ``error_estimate_K``,
-        ``tolerance_K``, ``dofs``, ``triangles``, ``mesh`` and ``blocks`` (a list of
-        ``[name, layer, max_K, mean_K, min_K]``); when failed by a bug rather than the
-        input, ``traceback``.
+        ``time_s`` and ``cpu_s`` (wall and CPU seconds), ``worker`` (host and process id),
+        ``warnings``; when ok also the peak (``peak_K``, ``peak_x_m``, ``peak_y_m``,
+        ``peak_layer``), ``error_estimate_K``, ``tolerance_K``, ``dofs``, ``triangles``,
+        ``mesh`` and ``blocks`` (a list of ``[name, layer, max_K, mean_K, min_K]``); when failed
+        by a bug rather than the input, ``traceback``.
     """
     from .errors import SolverError
 

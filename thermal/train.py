@@ -97,7 +97,8 @@ def _manycore(rng, die_w, die_h):
     sliver = rng.uniform(0.02, 0.08) * th
     l2 = rng.uniform(0.3, 0.5) * tw
     rects, density = [], []
-    core_d, l2_d, router_d = _log_uniform(rng, 2e5, 2e6), _log_uniform(rng, 2e4, 2e5), _log_uniform(rng, 5e5, 4e6)
+    core_d = _log_uniform(rng, 2e5, 2e6)
+    l2_d, router_d = _log_uniform(rng, 2e4, 2e5), _log_uniform(rng, 5e5, 4e6)
     for i in range(n):
         for j in range(n):
             x0, y0 = i * tw, j * th
@@ -237,7 +238,8 @@ LABEL_TOLERANCE_MAX_DOFS = 1_500_000
 """The labelling solves stop before this many unknowns (a case that needs more is skipped)."""
 
 
-def case_samples(case: Case, seed: int, max_dofs: int = LABEL_TOLERANCE_MAX_DOFS) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+def case_samples(case: Case, seed: int, max_dofs: int = LABEL_TOLERANCE_MAX_DOFS
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Solve ``case`` with the estimator loop and read the labels off its final mesh.
 
     Returns
@@ -363,7 +365,8 @@ def train_model(samples: int, seed: int, out, progress=None, jobs: int = 1,
         residual = y - models[name].predict(x)
         scores[name] = {"rmse_train": float(np.sqrt(np.mean(residual ** 2))),
                         "std_of_labels": float(np.std(y))}
-    meta = {"samples": samples, "seed": seed, "max_dofs": max_dofs, "cases_used": len(xs), "rows": int(len(x)),
+    meta = {"samples": samples, "seed": seed, "max_dofs": max_dofs, "cases_used": len(xs),
+            "rows": int(len(x)),
             "scores": scores, "forest": FOREST,
             "kinds": {k: sum(1 for inf in infos if inf.get("kind") == k and "skipped" not in inf)
                       for k in KINDS}}
