@@ -248,7 +248,7 @@ def test_exact_for_reads_project_objects():
                                   ref.coefficients)
     with pytest.raises(ValueError, match="b0"):
         exact_for(floorplan, {"b1": 1.0}, stack)
-    with pytest.raises(ValueError, match="per-block conductivities"):
+    with pytest.raises(ValueError, match="uniform conductivity per layer, but the floorplan gives per-block"):
         per_block_k = np.full(len(rects), 150.0)
         exact_for(SimpleNamespace(**{**vars(floorplan), "conductivity": per_block_k}), power, stack)
     big = layers[:2] + (SimpleNamespace(**{**vars(layers[2]), "size_m": (0.03, 0.03)}),)

@@ -227,13 +227,7 @@ def _add_transient_parser(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("floorplan", type=Path, nargs="?", help="HotSpot .flp floorplan")
     r.add_argument("--power", type=Path, required=True, help="HotSpot .ptrace power trace")
-    g = r.add_mutually_exclusive_group()
-    g.add_argument("--stack", type=Path, help="native stack TOML")
-    g.add_argument("--config", type=Path, help="HotSpot .config")
-    r.add_argument("--materials", type=Path, help="HotSpot .materials for --config")
-    r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a HotSpot config value (with --config)")
-    r.add_argument("--layers", type=Path, help="HotSpot .lcf layer file")
+    _add_stack_args(r)
     r.add_argument("--out", type=Path, required=True, help="output directory")
     r.add_argument("--dt", type=_positive_float, default=None,
                    help="time step, s (default: the sampling interval; rounded down to divide it)")
@@ -278,6 +272,13 @@ def _add_problem_args(s: argparse.ArgumentParser) -> None:
                    metavar=("X0", "Y0", "X1", "Y1"),
                    help="rectangle a power map covers, metres (default: a '# extent' line of "
                         "the .csv, else the die)")
+    _add_stack_args(s)
+    s.add_argument("--row", type=_row_index, default=None,
+                   help="0-based power trace row (default: the mean of all rows)")
+
+
+def _add_stack_args(s: argparse.ArgumentParser) -> None:
+    """The stack's arguments, shared by solve, mesh and transient."""
     g = s.add_mutually_exclusive_group()
     g.add_argument("--stack", type=Path, help="native stack TOML")
     g.add_argument("--config", type=Path, help="HotSpot .config")
@@ -287,8 +288,6 @@ def _add_problem_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--layers", type=Path,
                    help="HotSpot .lcf layer file: its layers (each with its floorplan; FLOORPLAN "
                         "is then omitted), then --config's spreader and sink")
-    s.add_argument("--row", type=_row_index, default=None,
-                   help="0-based power trace row (default: the mean of all rows)")
 
 
 def _load(args):

@@ -582,6 +582,19 @@ def exact_solution(bounds, blocks_rects, block_power_w, layers: Sequence[tuple[f
                          source_layer=source_layer)
 
 
+def _check_separable(floorplan, stack, what: str, materials) -> None:
+    """Refuse a problem the cosine series cannot solve: per-block ``materials`` (floorplan
+    attributes) or a layer off the die's footprint (``what`` names the exact answer asked)."""
+    for attr in materials:
+        if np.isfinite(np.asarray(getattr(floorplan, attr), dtype=np.float64)).any():
+            raise ValueError(f"the exact {what} needs uniform {attr.replace('_', ' ')} per layer, "
+                             f"but the floorplan gives per-block values")
+    for layer in stack.layers:
+        if layer.size_m is not None:
+            raise ValueError(f"the exact {what} needs every layer on the die footprint, but "
+                             f"layer {getattr(layer, 'name', '?')!r} has size {layer.size_m}")
+
+
 def exact_for(floorplan, power_w, stack, modes=None, snapped_to=None) -> ExactSolution:
     """:func:`exact_solution` for the project's own floorplan and stack objects.
 
@@ -624,14 +637,7 @@ def exact_for(floorplan, power_w, stack, modes=None, snapped_to=None) -> ExactSo
             raise ValueError(f"no power given for block(s) {', '.join(missing)}")
         power_w = [power_w[name] for name in floorplan.names]
     bounds = tuple(float(v) for v in floorplan.bounds)
-    k_block = np.asarray(floorplan.conductivity, dtype=np.float64)
-    if np.isfinite(k_block).any():
-        raise ValueError("the exact solution needs uniform conductivity per layer, but the "
-                         "floorplan gives per-block conductivities")
-    for layer in stack.layers:
-        if layer.size_m is not None:
-            raise ValueError(f"the exact solution needs every layer on the die footprint, but "
-                             f"layer {getattr(layer, 'name', '?')!r} has size {layer.size_m}")
+    _check_separable(floorplan, stack, "solution", ("conductivity",))
     rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m, floorplan.height_m]
     stats = None
     if isinstance(power_w, PowerMap):
@@ -788,14 +794,7 @@ def exact_transient_for(floorplan, samples_w, stack, interval_s: float, modes=No
         r = np.asarray(snapped_to.block_rects, dtype=np.float64)
         floorplan = dataclasses.replace(floorplan, left_m=r[:, 0], bottom_m=r[:, 1],
                                         width_m=r[:, 2] - r[:, 0], height_m=r[:, 3] - r[:, 1])
-    if np.isfinite(np.asarray(floorplan.conductivity, float)).any() or \
-            np.isfinite(np.asarray(floorplan.heat_capacity, float)).any():
-        raise ValueError("the exact transient needs uniform material per layer, but the "
-                         "floorplan gives per-block values")
-    for layer in stack.layers:
-        if layer.size_m is not None:
-            raise ValueError(f"the exact transient needs every layer on the die footprint, but "
-                             f"layer {layer.name!r} has size {layer.size_m}")
+    _check_separable(floorplan, stack, "transient", ("conductivity", "heat_capacity"))
     bounds = tuple(float(v) for v in floorplan.bounds)
     rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m, floorplan.height_m]
     return exact_transient(bounds, rects, samples_w,
