@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steady-file", type=Path, default=None,
                    help="also write HotSpot's .steady format (block mean temperatures)")
     s.add_argument("--no-plots", action="store_true", help="skip heatmap.png and mesh.png")
+    s.add_argument("--sublayers", type=_sublayers, default="auto", metavar="auto|off|N",
+                   help="thick layers as sub-layers, the power layer's active face reported "
+                        "(auto, the default: by thickness against distance from the source; "
+                        "off: one node per layer; N: every layer in N)")
     m = sub.add_parser("mesh", help="the initial mesh of a floorplan, with a plot")
     _add_problem_args(m)
     m.add_argument("--out", type=Path, required=True)
@@ -110,6 +114,17 @@ def _count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _sublayers(text: str) -> str | int:
+    """argparse type: ``auto``, ``off`` or a number of sub-layers per layer (≥ 1)."""
+    if text in ("auto", "off"):
+        return text
+    try:
+        return _count(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected auto, off or a whole number >= 1, got "
+                                         f"{text!r}") from None
 
 
 def _critical(items: list[str]) -> dict:
@@ -275,7 +290,7 @@ def _cmd_solve(args) -> int:
     progress = _Progress(args.format == "text")
     try:
         sol = solve(fp, power, stack, mesh=args.mesh, tolerance=args.tolerance, progress=progress,
-                    critical=critical, model=model)
+                    critical=critical, model=model, sublayers=args.sublayers)
     finally:
         progress.close()
     if args.steady_file is not None:  # before --out: a failure here leaves no results folder

@@ -345,7 +345,7 @@ def steady_field(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity=None
 
 def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float = 0.1,
           row: int | None = None, critical=None, max_dofs: int = MAX_DOFS,
-          progress: Callable[[dict], None] | None = None, model=None):
+          progress: Callable[[dict], None] | None = None, model=None, sublayers="auto"):
     """Steady temperatures of a floorplan on a layered stack, to a requested accuracy.
 
     Parameters
@@ -380,6 +380,9 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         Called with a dict (``level``, ``dofs``, ``estimate_K``, ``elapsed_s``) after each solve.
     model : ForestModel or path, optional
         The predictor for "ml" (:func:`thermal.predict.load_model`); default: the shipped one.
+    sublayers : "auto", "off" or int
+        Thick layers as several sub-layers and the power layer's active face reported
+        (:func:`thermal.sublayers.sublayer_plan`); "off": one node per layer, mid-plane values.
 
     Returns
     -------
@@ -413,7 +416,10 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     conductivity = floorplan.conductivity if np.isfinite(floorplan.conductivity).any() else None
     t_load = time.perf_counter()
 
-    m = start_mesh(floorplan, stack, mesh)
+    from .sublayers import sublayer_plan
+    plan = sublayer_plan(stack, die, sublayers, floorplan=floorplan, power_w=spread,
+                         per_block_conductivity=conductivity is not None)
+    m = start_mesh(floorplan, plan.stack, mesh)
     t_mesh = time.perf_counter() - t_load
     t_predict, prediction, steps = 0.0, None, None
     if mesh in PREDICTED:
@@ -425,8 +431,8 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     if mesh in PREDICTED or mesh == "estimator":
         from .adapt import adaptive_solve
 
-        result = adaptive_solve(m, stack, spread, block_tolerance, tolerance, conductivity, die,
-                                max_dofs=max_dofs, progress=progress, steps=steps,
+        result = adaptive_solve(m, plan.stack, spread, block_tolerance, tolerance, conductivity,
+                                die, max_dofs=max_dofs, progress=progress, steps=steps,
                                 rects=regions.rects, rect_tolerance=regions.rect_tolerance,
                                 scaled=mesh in PREDICTED)
         m, theta, info, history = result.mesh, result.theta, result.info, result.history
@@ -437,9 +443,10 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         t_mesh += result.timings["mesh"] + result.timings["estimate"]
     else:
         m, theta, info, history, block_error, rect_error, estimate, timings, t_refine = \
-            _uniform_solve(m, stack, spread, conductivity, die, regions, tolerance, max_dofs,
+            _uniform_solve(m, plan.stack, spread, conductivity, die, regions, tolerance, max_dofs,
                            progress, t_start)
         t_mesh += t_refine
+    m, theta = plan.report(m, theta, spread, conductivity, die)
     timings.update(load=t_load - t_start, predict=t_predict, mesh=t_mesh,
                    total=time.perf_counter() - t_start)
     region_error = np.r_[block_error[regions.block_index], rect_error]
