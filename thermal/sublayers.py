@@ -18,7 +18,10 @@ therefore errs by about ``(h / (d + ℓ))²``, and the rule here keeps that rati
 
 which makes the sub-layers grow geometrically (ratio at most ``1 + α``) with the distance from
 the source: thin near the active face, thick far below it. ``d`` is measured from the nearest
-power layer's active face, ``ℓ`` is the smallest side of any block that dissipates power. On
+power layer's active face, ``ℓ`` is the smallest side of any block that dissipates power, but at
+least the power layer's thickness (the face temperature over finer sources comes from the
+reconstruction below; without that floor a floorplan with 10 µm powered channels split a
+150 µm die into 7 sub-layers of down to 6 µm, which the multigrid smoother solves badly). On
 HotSpot's ev6 package (die 150 µm, TIM 20 µm, spreader 1 mm, sink 6.9 mm, ``ℓ`` = 0.38 mm) it
 splits the spreader into 3 and the sink into 5 sub-layers and keeps the die and TIM whole.
 Every sub-layer keeps its layer's material and footprint; the vertical couplings between
@@ -57,6 +60,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,14 +76,21 @@ smallest source size (the rule in the module docstring). On ev6 under HotSpot's 
 brings every block within 0.15 K of the 3D solution's die-volume means (one-node die) at the
 cost of the one-node model's time, where 1.0 leaves 0.4 K (``benchmarks/vs_3d.py``)."""
 
+POWER_LAYER_FLOOR = 2.0
+"""``ℓ`` is at least this many times the power layer's thickness."""
+
 MAX_PER_LAYER = 8
 """Most sub-layers of one layer under the automatic rule."""
 
 
 def feature_length(floorplan, power_w=None) -> float:
     """The smallest side of any block that dissipates power, m (of any block if the power is
-    not per block or none dissipates)."""
+    a power map or none dissipates); ``power_w`` is W per block or a mapping of block names."""
     sides = np.minimum(np.asarray(floorplan.width_m, float), np.asarray(floorplan.height_m, float))
+    if isinstance(power_w, Mapping):
+        from .power import power_vector
+
+        power_w = power_vector(floorplan, power_w)
     if power_w is not None and not hasattr(power_w, "triangle_loads"):
         p = np.asarray(power_w, float)
         if p.shape == sides.shape and (p > 0).any():
@@ -105,7 +116,7 @@ def _distances(stack) -> list[tuple[float, float]]:
     return out
 
 
-def sublayer_counts(stack, feature_m: float, alpha: float = ALPHA,
+def sublayer_counts(stack, feature_m: float, alpha: float | None = None,
                     max_per_layer: int = MAX_PER_LAYER) -> tuple[int, ...]:
     """Sub-layers of each layer by the rule ``h ≤ α (d + ℓ)`` (module docstring).
 
@@ -114,13 +125,15 @@ def sublayer_counts(stack, feature_m: float, alpha: float = ALPHA,
     stack : Stack
     feature_m : float
         ``ℓ``, the smallest source size, m (:func:`feature_length`).
-    alpha : float
+    alpha : float, optional
+        Default :data:`ALPHA`.
     max_per_layer : int
 
     Returns
     -------
     tuple of int
     """
+    alpha = ALPHA if alpha is None else alpha
     counts = []
     for near, far in _distances(stack):
         ratio = (far + feature_m) / (near + feature_m)
@@ -255,8 +268,9 @@ def sublayer_plan(stack, die_bounds, mode="auto", *, feature_m: float | None = N
         "auto": the rule ``h ≤ α (d + ℓ)`` (module docstring), power layers report their active
         face; "off": the stack as given, one node per layer, mid-plane temperatures (the model
         of thermal before sub-layers, what :mod:`thermal.gallery` solves exactly); an integer
-        ``n ≥ 1``: every layer in ``n`` equal sub-layers (convergence studies), active face
-        reported.
+        ``n ≥ 1``: the power layers and every layer the rule splits in ``n`` equal sub-layers
+        (convergence studies; thin layers such as a TIM stay whole: split, their strong
+        vertical coupling only slows the multigrid), active face reported.
     feature_m : float, optional
         ``ℓ`` in m; default :func:`feature_length` of ``floorplan`` and ``power_w``.
     floorplan, power_w : optional
@@ -278,18 +292,23 @@ def sublayer_plan(stack, die_bounds, mode="auto", *, feature_m: float | None = N
         mode = int(mode)
     if mode == "off":
         return SublayerPlan(stack, stack, tuple(range(n_layers)), False)
-    if isinstance(mode, (int, np.integer)) and not isinstance(mode, bool) and mode >= 1:
-        counts = [int(mode)] * n_layers
-        grading = [1.0] * n_layers
-    elif mode == "auto":
+    uniform = isinstance(mode, (int, np.integer)) and not isinstance(mode, bool) and mode >= 1
+    if uniform or mode == "auto":
         if feature_m is None:
             if floorplan is None:
                 raise ValueError("sublayer_plan(mode='auto') needs feature_m or a floorplan")
             feature_m = feature_length(floorplan, power_w)
+        # finer sources are the active face's business (its reconstruction), not sub-layers'
+        feature_m = max(feature_m, POWER_LAYER_FLOOR * max(stack.layers[p].thickness_m
+                                                     for p in stack.power_layers))
         counts = list(sublayer_counts(stack, feature_m))
         grading = []
         for (near, far), n in zip(_distances(stack), counts):
             grading.append(((far + feature_m) / (near + feature_m)) ** (1.0 / n))
+        if uniform:
+            power = set(stack.power_layers)
+            counts = [int(mode) if n > 1 or l in power else 1 for l, n in enumerate(counts)]
+            grading = [1.0] * n_layers
     else:
         raise InputError(f"sublayers must be 'auto', 'off' or a positive number of sub-layers, "
                          f"got {mode!r}", field="sublayers")
@@ -303,10 +322,9 @@ def sublayer_plan(stack, die_bounds, mode="auto", *, feature_m: float | None = N
     for l, layer in enumerate(stack.layers):
         n = counts[l]
         pieces = grading[l] ** np.arange(n)
-        # thin towards the source: a layer above its source grows upwards
-        faces = [top[p] for p in stack.power_layers]
-        below = any(top[l] >= f - 1e-15 for f in faces) or not faces
-        if not below and distances[l][0] > 0:
+        # thin towards the source: a layer above its nearest active face grows upwards
+        near = distances[l][0]
+        if all(abs(top[l] - top[p] - near) > 1e-12 * (1 + top[p]) for p in stack.power_layers):
             pieces = pieces[::-1]
         pieces = layer.thickness_m * pieces / pieces.sum()
         for j, h in enumerate(pieces):
