@@ -184,11 +184,16 @@ def conduction_3d(die, block_rects, block_power_w, layers, h: float, power_layer
         import pyamg
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(limits=1, user_api="blas"):
-            ml = pyamg.smoothed_aggregation_solver(matrix, symmetry="hermitian", max_coarse=2000,
-                                                   strength=("symmetric", {"theta": 0.1}),
-                                                   coarse_solver="splu")
-            theta = ml.solve(rhs, tol=1e-10, accel="cg", maxiter=500)
+        state = np.random.get_state()
+        np.random.seed(0)           # pyamg's spectral radius estimates draw np.random vectors
+        try:
+            with threadpool_limits(limits=1, user_api="blas"):
+                ml = pyamg.smoothed_aggregation_solver(matrix, symmetry="hermitian",
+                                                       max_coarse=2000, coarse_solver="splu",
+                                                       strength=("symmetric", {"theta": 0.1}))
+                theta = ml.solve(rhs, tol=1e-10, accel="cg", maxiter=500)
+        finally:
+            np.random.set_state(state)
     full = np.zeros(active.shape)
     full[active] = theta
     balance = abs(g_conv @ theta[bottom] - rhs.sum()) / rhs.sum()

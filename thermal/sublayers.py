@@ -18,9 +18,9 @@ therefore errs by about ``(h / (d + ℓ))²``, and the rule here keeps that rati
 
 which makes the sub-layers grow geometrically (ratio at most ``1 + α``) with the distance from
 the source: thin near the active face, thick far below it. ``d`` is measured from the nearest
-power layer's active face, ``ℓ`` is the smallest side of any block that dissipates power, but at
-least the power layer's thickness (the face temperature over finer sources comes from the
-reconstruction below; without that floor a floorplan with 10 µm powered channels split a
+power layer's active face, ``ℓ`` is the smallest side of any block whose power density could
+lift its active face by more than the tolerance (:func:`feature_length`), but at least half the
+power layer's thickness (without that floor a floorplan with 10 µm powered channels split a
 150 µm die into 7 sub-layers of down to 6 µm, which the multigrid smoother solves badly). On
 HotSpot's ev6 package (die 150 µm, TIM 20 µm, spreader 1 mm, sink 6.9 mm, ``ℓ`` = 0.38 mm) it
 splits the spreader into 3 and the sink into 5 sub-layers and keeps the die and TIM whole.
@@ -76,16 +76,30 @@ smallest source size (the rule in the module docstring). On ev6 under HotSpot's 
 brings every block within 0.15 K of the 3D solution's die-volume means (one-node die) at the
 cost of the one-node model's time, where 1.0 leaves 0.4 K (``benchmarks/vs_3d.py``)."""
 
-POWER_LAYER_FLOOR = 2.0
+POWER_LAYER_FLOOR = 0.5
 """``ℓ`` is at least this many times the power layer's thickness."""
 
 MAX_PER_LAYER = 8
 """Most sub-layers of one layer under the automatic rule."""
 
 
-def feature_length(floorplan, power_w=None) -> float:
-    """The smallest side of any block that dissipates power, m (of any block if the power is
-    a power map or none dissipates); ``power_w`` is W per block or a mapping of block names."""
+def feature_length(floorplan, power_w=None, stack=None, tolerance: float | None = None) -> float:
+    """``ℓ``: the smallest side of the blocks that matter as sources, m.
+
+    A block matters when its power would lift its active face above the power layer's node by
+    more than ``tolerance`` in one dimension (``ρ t / 2k``, ``ρ`` its power density, ``t`` and
+    ``k`` the power layer's): below that no error of the face can exceed the tolerance. Without
+    ``stack`` and ``tolerance``, every block that dissipates power matters; under a power map
+    (no power per block) or when none matters, every block.
+
+    Parameters
+    ----------
+    floorplan : Floorplan
+    power_w : (B,) float or mapping of block name to W or RasterPower, optional
+    stack : Stack, optional
+    tolerance : float, optional
+        K.
+    """
     sides = np.minimum(np.asarray(floorplan.width_m, float), np.asarray(floorplan.height_m, float))
     if isinstance(power_w, Mapping):
         from .power import power_vector
@@ -93,8 +107,16 @@ def feature_length(floorplan, power_w=None) -> float:
         power_w = power_vector(floorplan, power_w)
     if power_w is not None and not hasattr(power_w, "triangle_loads"):
         p = np.asarray(power_w, float)
-        if p.shape == sides.shape and (p > 0).any():
-            sides = sides[p > 0]
+        if p.shape == sides.shape:
+            matters = p > 0
+            if stack is not None and tolerance is not None:
+                layer = stack.layers[stack.power_layers[0]]
+                k = np.asarray(getattr(floorplan, "conductivity", np.full(len(p), np.nan)), float)
+                k = np.where(np.isfinite(k), k, layer.conductivity)
+                rho = p / (np.asarray(floorplan.width_m) * np.asarray(floorplan.height_m))
+                matters = rho * layer.thickness_m / (2 * k) > tolerance
+            if matters.any():
+                sides = sides[matters]
     return float(sides.min())
 
 
@@ -255,8 +277,8 @@ class SublayerPlan:
 
 
 def sublayer_plan(stack, die_bounds, mode="auto", *, feature_m: float | None = None,
-                  floorplan=None, power_w=None, per_block_conductivity: bool = False
-                  ) -> SublayerPlan:
+                  floorplan=None, power_w=None, tolerance: float | None = None,
+                  per_block_conductivity: bool = False) -> SublayerPlan:
     """The stack the solver sees: each layer split into sub-layers of the same material.
 
     Parameters
@@ -273,8 +295,8 @@ def sublayer_plan(stack, die_bounds, mode="auto", *, feature_m: float | None = N
         vertical coupling only slows the multigrid), active face reported.
     feature_m : float, optional
         ``ℓ`` in m; default :func:`feature_length` of ``floorplan`` and ``power_w``.
-    floorplan, power_w : optional
-        For the default ``feature_m``.
+    floorplan, power_w, tolerance : optional
+        For the default ``feature_m`` (:func:`feature_length`).
     per_block_conductivity : bool
         The power layer has per-block conductivities: it is not split.
 
@@ -297,8 +319,9 @@ def sublayer_plan(stack, die_bounds, mode="auto", *, feature_m: float | None = N
         if feature_m is None:
             if floorplan is None:
                 raise ValueError("sublayer_plan(mode='auto') needs feature_m or a floorplan")
-            feature_m = feature_length(floorplan, power_w)
-        # finer sources are the active face's business (its reconstruction), not sub-layers'
+            feature_m = feature_length(floorplan, power_w, stack, tolerance)
+        # no thinner sub-layers than a fraction of the power layer (the multigrid's smoother
+        # slows where vertical coupling dominates; the face reconstruction covers the rest)
         feature_m = max(feature_m, POWER_LAYER_FLOOR * max(stack.layers[p].thickness_m
                                                      for p in stack.power_layers))
         counts = list(sublayer_counts(stack, feature_m))
