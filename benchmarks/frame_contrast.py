@@ -13,12 +13,13 @@ round 2 (0.043 K), but the loop runs 7 rounds, because the estimate of the frame
 term of thermal.estimate's block-max bound (the largest change on the block / 3): inside a
 60 µm strip of k 2 the field is strongly curved (its spreading length sqrt(k t / g) is ~0.1 mm
 against 0.26 mm in the cores), so the change at the strip's edge midpoints is large, while the
-strip's max sits on its edge next to the hot core and barely moves. Without that term (a
-temporary patch) the loop stops after 4 rounds at 34k DOFs (4x4: 4 rounds, 117k DOFs), the
-estimate still 2.4-2.6x the true error; but restricting the term to the nodes that could hold
-the max (within 2 or 8 bounds of it) made tests/test_adapt.py's random-40 and
-random-60-2layer estimates optimistic (effectivity 0.94 and 0.61), so that is no fix as it
-stands. The predictor does not see conductivity either (its physics curvature is
+strip's max sits on its edge next to the hot core and barely moves. Without that term, or
+with it restricted to the nodes that could hold the max (fine value within 2 bounds of the
+block's max; temporary patches), the loop stops after 4 rounds at 34k DOFs, the estimate still
+2.4-2.6x the true error (4x4, restricted: 4 rounds, 117k DOFs); but the restriction made
+tests/test_adapt.py's random-40 and random-60-2layer block-max estimates optimistic
+(effectivity 0.94 and 0.61; within 8 bounds: still optimistic there, and 6 rounds on the 4x4),
+so it is no fix as it stands. The predictor does not see conductivity either (its physics curvature is
 |balance| / (k t) with the layer's k): dividing by the raster cell's lowest block
 conductivity instead (a temporary patch) predicted the 4x4 mesh in one round but at 312k DOFs,
 as the 60 µm strips are finer than the raster's 42 µm... 135 µm cells on SCC's 26 mm die.
