@@ -3,7 +3,7 @@ sub-layered model to 3D conduction (thermal/fv3d.py) and to the exact layered so
 
 from __future__ import annotations
 
-import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +161,18 @@ def test_sublayered_model_converges_to_3d_conduction(tmp_path):
     assert err[2] / err[4] > 2.4                # towards second order in the sub-layer thickness
     assert err["auto"] < 0.15 * err["off"]
     assert err["auto"] < err[4]                 # graded beats uniform at the same count
+
+
+def test_cli_sublayers_flag(tmp_path, capsys):
+    from thermal.cli import main
+
+    args = ["solve", str(DATA / "small.flp"), "--power", str(DATA / "small.ptrace"),
+            "--stack", str(DATA / "ev6_3layer.toml"), "--tolerance", "0.5", "--format", "json"]
+    assert main(args + ["--sublayers", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("thermal: error:") and "--sublayers" in err[0]
+    peaks = {}
+    for mode in ("off", "auto"):
+        assert main(args + ["--sublayers", mode]) == 0
+        peaks[mode] = json.loads(capsys.readouterr().out)["peak"]["temperature_K"]
+    assert peaks["auto"] != peaks["off"]

@@ -72,9 +72,10 @@ __all__ = ["ALPHA", "MAX_PER_LAYER", "SublayerPlan", "feature_length", "sublayer
 
 ALPHA = 0.5
 """Largest sub-layer thickness as a fraction of its distance from the active face plus the
-smallest source size (the rule in the module docstring). On ev6 under HotSpot's package, 0.5
-brings every block within 0.15 K of the 3D solution's die-volume means (one-node die) at the
-cost of the one-node model's time, where 1.0 leaves 0.4 K (``benchmarks/vs_3d.py``)."""
+smallest source size (the rule in the module docstring). On ev6 under HotSpot's package
+(benchmarks/vs_3d.py's case), worst block against the 3D solution's active-face means: 0.5
+(spreader 3, sink 5 sub-layers) 0.14 K, 0.75 (2, 4) 0.34 K, 1.0 (2, 3) 0.43 K, one node per
+layer 2.07 K (measured setting this constant, one solve each)."""
 
 POWER_LAYER_FLOOR = 0.5
 """``ℓ`` is at least this many times the power layer's thickness."""
