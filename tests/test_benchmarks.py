@@ -122,3 +122,15 @@ def test_transient_benchmark_runs_quick():
     row = next(line for line in run.stdout.splitlines() if line.startswith("| ml | "))
     cells = [c.strip() for c in row.split("|")]
     assert float(cells[8]) <= 0.1 and float(cells[9]) <= 0.1, row
+
+
+def test_vs_3d_quick_closes_the_gap_to_3d_conduction():
+    """benchmarks/vs_3d.py --quick: on ev6 every block of the default (sub-layered) model within
+    0.3 K of the converged 3D solution, and sub-layers closer to 3D on every other stack."""
+    run = subprocess.run([sys.executable, str(BENCHMARKS / "vs_3d.py"), "--quick"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "| IntReg_0 |" in run.stdout and "thin die" in run.stdout
+    m = re.search(r"ev6 auto worst ([0-9.]+) K; sub-layers improve every other stack: (\w+)",
+                  run.stdout)
+    assert m and float(m.group(1)) <= 0.3 and m.group(2) == "True", run.stdout[-1500:]

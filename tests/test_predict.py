@@ -216,7 +216,7 @@ def test_layered_rise_spreads_into_a_package_larger_than_the_die():
     rects = np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m]
     density = raster.area_weighted(rects, power_w / (rects[:, 2] * rects[:, 3]))
     rise, _ = layered_rise(raster, density, stack, fp.bounds)
-    sol = thermal.solve(fp, power_w, stack, mesh="estimator")
+    sol = thermal.solve(fp, power_w, stack, mesh="estimator", sublayers="off")  # the same model
     nodes = np.unique(sol.mesh.triangles[sol.mesh.tri_in_layer[0]])
     solved = sol.theta[0][nodes]
     peak = solved.max()
@@ -343,7 +343,7 @@ def _true_block_error(sol, fp, power, stack) -> float:
 @pytest.mark.parametrize("strategy", ["ml", "heuristic"])
 def test_predicted_strategies_meet_the_tolerance_on_ev6(strategy):
     fp, power, stack = _ev6()
-    sol = thermal.solve(fp, power, stack, mesh=strategy, tolerance=0.1)
+    sol = thermal.solve(fp, power, stack, mesh=strategy, tolerance=0.1, sublayers="off")
     assert _true_block_error(sol, fp, power, stack) <= 0.1
     s = sol.summary()
     assert s["mesh"]["strategy"] == strategy and s["corrections"] == len(sol.history) - 1
@@ -483,11 +483,11 @@ def test_predicted_strategies_start_coarser_than_the_uniform_one(monkeypatch):
     stack, layer = case.stack, case.stack.power_layers[0]
     sizes = [start_mesh(fp, stack, s).n_nodes for s in ("ml", "uniform")]
     assert sizes[0] < 0.5 * sizes[1]
-    sol = thermal.solve(fp, case.power, stack, mesh="ml", tolerance=0.1)
+    sol = thermal.solve(fp, case.power, stack, mesh="ml", tolerance=0.1, sublayers="off")
     exact = exact_for(fp, case.power, stack, snapped_to=sol.mesh)
     hi, mean, _ = block_stats(sol.mesh, sol.theta[layer])
     assert np.max(np.abs(hi + stack.ambient_K - exact.block_max(layer))) <= 0.1
     assert np.max(np.abs(mean + stack.ambient_K - exact.block_mean(layer))) <= 0.1
-    before = thermal.solve(fp, case.power, stack, mesh="ml", tolerance=0.1,
+    before = thermal.solve(fp, case.power, stack, mesh="ml", tolerance=0.1, sublayers="off",
                            options=thermal.MeshingOptions(max_size_fraction=START_FRACTION))
     assert sol.summary()["mesh"]["dofs"] < 0.5 * before.summary()["mesh"]["dofs"]

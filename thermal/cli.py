@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dump-config", action="store_true",
                    help="print the effective stack as native TOML and exit")
     s.add_argument("--no-plots", action="store_true", help="skip heatmap.png and mesh.png")
+    s.add_argument("--sublayers", type=_sublayers, default="auto", metavar="auto|off|N",
+                   help="thick layers as sub-layers, the power layer's active face reported "
+                        "(auto, the default: by thickness against distance from the source; "
+                        "off: one node per layer; N: every layer in N)")
     _add_units(s)
     _add_quiet(s)
     m = command("mesh", "the initial mesh of a floorplan, with a plot")
@@ -263,6 +267,17 @@ def _count(text: str) -> int:
     return value
 
 
+def _sublayers(text: str) -> str | int:
+    """argparse type: ``auto``, ``off`` or a number of sub-layers per layer (≥ 1)."""
+    if text in ("auto", "off"):
+        return text
+    try:
+        return _count(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected auto, off or a whole number >= 1, got "
+                                         f"{text!r}") from None
+
+
 def _add_problem_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("floorplan", type=Path, nargs="?", help="HotSpot .flp floorplan")
     s.add_argument("--power", type=Path, required=True,
@@ -371,8 +386,8 @@ def _cmd_solve(args) -> int:
         print(dataclasses.replace(stack, layers=layers).to_toml(), end="")
         return 0
     model = _model(args)
-    from .solve import solve
-    from .strategies import MAX_DOFS# after the inputs are checked: bad input fails fast
+    from .solve import solve  # after the inputs are checked: bad input fails fast
+    from .strategies import MAX_DOFS
     # the line starts once the inputs are good (a mistake gets its one line alone), its clock
     # at the command's start; it stops before the files are written (Solution.write forks
     # only when no other thread runs)
@@ -380,7 +395,7 @@ def _cmd_solve(args) -> int:
     with ProgressLine("thermal solve", enabled=not args.quiet, started=started) as line:
         line.update("meshing and solving")
         options = dict(mesh=args.mesh, tolerance=args.tolerance, critical=critical, model=model,
-                       max_dofs=args.max_dofs or MAX_DOFS)
+                       max_dofs=args.max_dofs or MAX_DOFS, sublayers=args.sublayers)
         if leakage is None:
             sol = solve(fp, power, stack, progress=lambda info: line.update(_solve_status(info)),
                         **options)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float = 0.1,
           row: int | None = None, critical=None, max_dofs: int = MAX_DOFS,
           progress: Callable[[dict], None] | None = None, model=None,
-          options: MeshingOptions | None = None):
+          options: MeshingOptions | None = None, sublayers="auto"):
     """Steady temperatures of a floorplan on a layered stack, to a requested accuracy.
 
     Parameters
@@ -59,6 +59,11 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         error estimate above the tolerance.
     progress : callable, optional
         Called with a dict (``level``, ``dofs``, ``estimate_K``, ``elapsed_s``) after each solve.
+    sublayers : "auto", "off" or int
+        Thick layers as several sub-layers and the power layer's active face reported
+        (:func:`thermal.sublayers.sublayer_plan`); "off": one node per layer, mid-plane values
+        (the layered model :mod:`thermal.gallery` solves exactly). Per-layer floorplans (a 3D
+        stack) are solved with one node per layer: "auto" is "off" there, a number is refused.
     options : MeshingOptions, optional
         The meshing strategies' tuning (:class:`thermal.options.MeshingOptions`); default the
         shipped settings.
@@ -98,7 +103,15 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     conductivity = floorplan.conductivity if np.isfinite(floorplan.conductivity).any() else None
     t_load = time.perf_counter()
 
-    m = start_mesh(floorplan, stack, mesh, options)
+    from .sublayers import sublayer_plan
+
+    if block_layer is not None and sublayers != "auto" and sublayers != "off":
+        raise InputError("sub-layers are not available for per-layer floorplans (a 3D stack) "
+                         "yet: use --sublayers auto or off", field="sublayers")
+    plan = sublayer_plan(stack, die, "off" if block_layer is not None else sublayers,
+                         floorplan=floorplan, power_w=spread, tolerance=tolerance,
+                         per_block_conductivity=conductivity is not None)
+    m = start_mesh(floorplan, plan.stack, mesh, options)
     t_mesh = time.perf_counter() - t_load
     t_predict, prediction, steps = 0.0, None, None
     if mesh in PREDICTED:
@@ -109,15 +122,16 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
         m, steps = meshed_to_prediction(m, prediction, floorplan, regions, tolerance, max_dofs)
         t_mesh += time.perf_counter() - t - t_predict
     if mesh in PREDICTED or mesh == "estimator":
-        result = adaptive_solve(m, stack, spread, block_tolerance, tolerance, conductivity, die,
+        result = adaptive_solve(m, plan.stack, spread, block_tolerance, tolerance, conductivity, die,
                                 max_dofs=max_dofs, progress=progress, steps=steps,
                                 rects=regions.rects, rect_tolerance=regions.rect_tolerance,
                                 scaled=mesh in PREDICTED, block_layer=block_layer,
                                 options=options)
     else:
-        result = uniform_solve(m, stack, spread, conductivity, die, regions, tolerance, max_dofs,
-                               progress, t_start, block_layer)
+        result = uniform_solve(m, plan.stack, spread, conductivity, die, regions, tolerance,
+                               max_dofs, progress, t_start, block_layer)
     m, theta, info, history = result.mesh, result.theta, result.info, result.history
+    m, theta = plan.report(m, theta, spread, conductivity, die)
     block_error = np.maximum(result.estimate.block_max, result.estimate.block_mean)
     rect_error = np.maximum(result.estimate.rect_max, result.estimate.rect_mean)
     estimate = result.estimate.value
