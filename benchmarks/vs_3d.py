@@ -110,7 +110,7 @@ def ev6(repeats: int, lines: list[str]) -> dict:
               f"| thermal, one node per layer (`--sublayers off`) | 3D top mean | "
               f"{stats(off['mean'] - ref['b_top'])} | {off['dofs']} | {off['time']:.2f} |",
               f"| thermal, one node per layer | 3D vol mean | {stats(off['mean'] - ref['b_vol'])} | | |",
-              f"| thermal, sub-layers (`auto`, default) | 3D top mean | "
+              f"| thermal, sub-layers (`--sublayers auto`) | 3D top mean | "
               f"{stats(auto['mean'] - ref['b_top'])} | {auto['dofs']} | {auto['time']:.2f} |",
               f"| thermal, one node per layer | 3D top max | {stats(off['max'] - ref['b_max'])} | | |",
               f"| thermal, sub-layers (`auto`) | 3D top max | {stats(auto['max'] - ref['b_max'])} | | |",

@@ -125,8 +125,9 @@ def test_transient_benchmark_runs_quick():
 
 
 def test_vs_3d_quick_closes_the_gap_to_3d_conduction():
-    """benchmarks/vs_3d.py --quick: on ev6 every block of the default (sub-layered) model within
-    0.3 K of the converged 3D solution, and sub-layers closer to 3D on every other stack."""
+    """benchmarks/vs_3d.py --quick: on ev6 every block of the sub-layered model (--sublayers
+    auto) within 0.3 K of the converged 3D solution, and sub-layers closer to 3D on every other
+    stack."""
     run = subprocess.run([sys.executable, str(BENCHMARKS / "vs_3d.py"), "--quick"],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
