@@ -52,8 +52,12 @@ def main() -> None:
     with open(here / "soc1000.flp", "w") as f:
         f.write("# synthetic 1,000-block SoC, written by make_soc1000.py\n"
                 "# name\twidth\theight\tleft-x\tbottom-y (m)\n")
-        for name, (x, y, w, h) in zip(names, rects):
-            f.write(f"{name}\t{w:.9g}\t{h:.9g}\t{x:.9g}\t{y:.9g}\n")
+        # whole nanometres, so that neighbours' edges are the same number (no rounding
+        # slivers between blocks)
+        nm = np.round(np.c_[rects[:, :2], rects[:, :2] + rects[:, 2:]] * 1e9).astype(np.int64)
+        for name, (x0, y0, x1, y1) in zip(names, nm):
+            f.write(f"{name}\t{(x1 - x0) * 1e-9:.9f}\t{(y1 - y0) * 1e-9:.9f}\t"
+                    f"{x0 * 1e-9:.9f}\t{y0 * 1e-9:.9f}\n")
     with open(here / "soc1000.ptrace", "w") as f:
         f.write("\t".join(names) + "\n")
         for row in trace:
