@@ -171,7 +171,7 @@ def test_features_are_the_physics_scales():
     fp = make_floorplan(["a"], [0.0], [0.0], [0.01], [0.01])
     stack = _ev6()[2]
     raster, f, extra = feature_rasters(fp, np.array([10.0]), stack)
-    lam, kt, _ = spreading_length(stack)
+    lam, kt, _ = spreading_length(stack, fp.bounds)
     expected = np.log10(1e-4 + 1e5 * lam ** 2 / kt)
     np.testing.assert_allclose(f[FEATURES.index("rise_1")], expected, rtol=1e-9)
     assert extra["density"] == pytest.approx(np.full((raster.ny, raster.nx), 1e5))

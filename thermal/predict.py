@@ -147,28 +147,24 @@ class Raster:
         return out.reshape(grid.shape[:-2] + (len(xy),))
 
 
-def spreading_length(stack) -> tuple[float, float, float]:
-    """``(λ, k·t, vertical resistance to ambient per area)`` of the power layer."""
+def spreading_length(stack, die_bounds) -> tuple[float, float, float]:
+    """``(λ, k·t, vertical resistance to ambient per area)`` of the power layer, with the
+    stack's own couplings (:meth:`~thermal.stack.Stack.g_between`,
+    :meth:`~thermal.stack.Stack.h_bottom` over the die ``die_bounds``)."""
     p = stack.power_layers[0]
     layer = stack.layers[p]
     kt = layer.conductivity * layer.thickness_m
     n = len(stack.layers)
+    h = stack.h_bottom(die_bounds)
     g = 0.0
     if p + 1 < n:
         g += stack.g_between(p, p + 1)
     if p > 0:
         g += stack.g_between(p - 1, p)
     if p == n - 1 or g == 0.0:
-        g += 1.0 / (layer.thickness_m / (2 * layer.conductivity) + 1.0 / _h(stack))
-    resistance = sum(l.thickness_m / l.conductivity for l in stack.layers[p:]) + 1.0 / _h(stack)
+        g += 1.0 / (layer.thickness_m / (2 * layer.conductivity) + 1.0 / h)
+    resistance = sum(l.thickness_m / l.conductivity for l in stack.layers[p:]) + 1.0 / h
     return float(np.sqrt(kt / g)), float(kt), float(resistance)
-
-
-def _h(stack) -> float:
-    if stack.h is not None:
-        return float(stack.h)
-    x, y = stack.layers[-1].size_m or (1e-2, 1e-2)
-    return 1.0 / (stack.r_convec * x * y)
 
 
 def layered_rise(raster: Raster, density: np.ndarray, stack, die_bounds
@@ -334,7 +330,7 @@ def feature_rasters(floorplan, power_w, stack, raster: Raster | None = None
     else:
         power_w = np.asarray(power_w, float)
         density, total_w = raster.area_weighted(rects, power_w / floorplan.area_m2), power_w.sum()
-    lam, kt, resistance = spreading_length(stack)
+    lam, kt, resistance = spreading_length(stack, floorplan.bounds)
     to_kelvin = lam ** 2 / kt
     sigma = (lam / raster.dy, lam / raster.dx)
     smooth = {s: ndimage.gaussian_filter(density, (s * sigma[0], s * sigma[1]), mode="reflect",
