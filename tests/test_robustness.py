@@ -743,7 +743,8 @@ def test_hostile_floorplans_solve_or_exit_2_with_one_line(case):
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             status = main(["solve", str(folder / "hostile.flp"), "--power",
                            str(folder / "hostile.ptrace"), "--stack", str(folder / "stack.toml"),
-                           "--mesh", "uniform", "--tolerance", "5", "--out", str(out)]
+                           "--mesh", "uniform", "--tolerance", "5", "--out", str(out),
+                           "--quiet"]  # stderr: warnings and errors only, no progress line
                           + ([] if plots else ["--no-plots"]))
         wall = time.perf_counter() - t
         text = err.getvalue()
