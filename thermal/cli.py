@@ -26,6 +26,7 @@ from pathlib import Path
 from .critical import critical_arguments
 from .errors import InputError, InputWarning, SolverError
 from .inputs import load_inputs
+from .strategies import MESH_CHOICES
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "  --allow-unconverged)\n\n")
     _add_problem_args(s)
     s.add_argument("--mesh", default="auto",
-                   choices=["auto", "ml", "estimator", "uniform", "ml+estimator", "heuristic"],
+                   choices=MESH_CHOICES,
                    help="meshing strategy (default: 'ml', the trained predictor, checked by the "
                         "error estimator)")
     s.add_argument("--model", type=Path, default=None,
@@ -251,7 +252,7 @@ def _add_transient_parser(sub) -> None:
     r.add_argument("--snapshots", type=_row_index, default=0,
                    help="write this many evenly spaced snapshot_*.vtu fields (default 0)")
     r.add_argument("--mesh", default="auto",
-                   choices=["auto", "ml", "estimator", "uniform", "ml+estimator", "heuristic"],
+                   choices=MESH_CHOICES,
                    help="meshing strategy for the whole trace (default 'ml')")
     r.add_argument("--model", type=Path, default=None, help="predictor file")
     r.add_argument("--tolerance", type=_positive_float, default=0.1,

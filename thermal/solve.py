@@ -16,8 +16,8 @@ import numpy as np
 
 from .adapt import adaptive_solve
 from .errors import InputError
-from .strategies import (MAX_DOFS, PREDICTED, STRATEGIES, meshed_to_prediction, predictor,
-                         shipped_model_exists, start_mesh, uniform_solve)
+from .strategies import (MAX_DOFS, PREDICTED, chosen_strategy, meshed_to_prediction, predictor,
+                         start_mesh, uniform_solve)
 
 if TYPE_CHECKING:
     from .options import MeshingOptions
@@ -86,11 +86,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     from .stack import Stack
 
     t_start = time.perf_counter()
-    if mesh == "auto":
-        mesh = "ml" if model is not None or shipped_model_exists() else "estimator"
-    if mesh not in STRATEGIES:
-        raise InputError(f"unknown mesh strategy {mesh!r}; choose from {', '.join(STRATEGIES)}",
-                         field="mesh")
+    mesh = chosen_strategy(mesh, model)
     if not (np.isfinite(tolerance) and tolerance > 0):
         raise InputError(f"tolerance must be a positive number of kelvin, got {tolerance}",
                          field="tolerance")

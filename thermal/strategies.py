@@ -30,6 +30,27 @@ correct where it must): "ml+estimator" is another name for "ml", which always ch
 "heuristic" predicts from the smoothed power density without a trained model (a baseline)."""
 
 
+MESH_CHOICES = ("auto", *STRATEGIES)
+"""What a user may ask for: a strategy, or "auto" (:func:`chosen_strategy`)."""
+
+
+def chosen_strategy(strategy: str, model=None) -> str:
+    """The strategy a request names: "auto" is "ml" when a model is given or shipped, else
+    "estimator".
+
+    Raises
+    ------
+    InputError
+        An unknown strategy.
+    """
+    if strategy == "auto":
+        strategy = "ml" if model is not None or shipped_model_exists() else "estimator"
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown mesh strategy {strategy!r}; choose from "
+                         f"{', '.join(STRATEGIES)}", field="mesh")
+    return strategy
+
+
 def shipped_model_exists() -> bool:
     from importlib import resources
 

@@ -66,11 +66,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
+from .strategies import MESH_CHOICES
 
 __all__ = ["Case", "SweepResult", "read_manifest", "case_key", "run_case", "run_sweep",
            "read_results", "RESULT_COLUMNS", "BLOCK_COLUMNS"]
 
-MESH_CHOICES = ("auto", "ml", "estimator", "uniform", "ml+estimator", "heuristic")
 
 RESULT_COLUMNS = ("case", "key", "status", "error", "peak_K", "peak_x_m", "peak_y_m",
                   "peak_layer", "error_estimate_K", "tolerance_K", "dofs", "triangles", "mesh",

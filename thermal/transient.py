@@ -461,16 +461,12 @@ def trace_mesh(floorplan, samples_w: np.ndarray, stack, strategy: str = "ml",
         ``mesh_s``.
     """
     from .critical import resolved
-    from .strategies import (MAX_DOFS, PREDICTED, STRATEGIES, meshed_to_prediction, predictor,
-                             shipped_model_exists, start_mesh)
+    from .strategies import (MAX_DOFS, PREDICTED, chosen_strategy, meshed_to_prediction,
+                             predictor, start_mesh)
 
     t0 = time.perf_counter()
     max_dofs = MAX_DOFS if max_dofs is None else max_dofs
-    if strategy == "auto":
-        strategy = "ml" if model is not None or shipped_model_exists() else "estimator"
-    if strategy not in STRATEGIES:
-        raise InputError(f"unknown mesh strategy {strategy!r}; choose from "
-                         f"{', '.join(STRATEGIES)}", field="mesh")
+    strategy = chosen_strategy(strategy, model)
     peak_row = samples_w.max(axis=0)
     regions = resolved(floorplan, tolerance, stack.critical)
     conductivity = floorplan.conductivity if np.isfinite(floorplan.conductivity).any() else None
