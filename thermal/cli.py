@@ -311,12 +311,11 @@ def _load(args):
     """Floorplan, power and stack from the arguments."""
     if args.layers is not None and args.stack is not None:
         raise InputError("--layers (a HotSpot .lcf) and --stack are two stacks: give one")
-    overrides = {}
     for item in args.set:
-        name, sep, value = item.partition("=")
+        name, sep, _ = item.partition("=")
         if not sep or not name.lstrip("-"):
             raise InputError(f"--set expects NAME=VALUE, got {item!r}")
-        overrides[name.lstrip("-")] = value
+    overrides = _overrides(args)
     if overrides and args.config is None and args.layers is None:
         raise InputError("--set applies to a HotSpot --config")
     if args.materials is not None and args.config is None and args.layers is None:
@@ -330,6 +329,7 @@ def _load(args):
 
 
 def _overrides(args) -> dict:
+    """``--set NAME=VALUE`` as {name: value} (a malformed item is :func:`_load`'s error)."""
     out = {}
     for item in args.set:
         name, sep, value = item.partition("=")
@@ -442,7 +442,7 @@ def _leakage(args):
     from .leakage import from_hotspot_config, from_stack_file
 
     if getattr(args, "config", None) is not None:
-        overrides = {k.lstrip("-"): v for k, _, v in (i.partition("=") for i in args.set)}
+        overrides = _overrides(args)
         return from_hotspot_config(args.config, overrides)
     return from_stack_file(getattr(args, "stack", None))
 
@@ -464,7 +464,7 @@ def _cmd_transient(args) -> int:
     if args.config is not None:
         from .leakage import sampling_interval
 
-        overrides = {k.lstrip("-"): v for k, _, v in (i.partition("=") for i in args.set)}
+        overrides = _overrides(args)
         if interval is None:
             interval = sampling_interval(args.config, overrides)
     leakage = _leakage(args)
