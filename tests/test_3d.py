@@ -15,8 +15,8 @@ from thermal.gallery import exact_for, exact_solution
 from thermal.io.hotspot import read_config, config_outputs
 from thermal.io.lcf import read_lcf, read_lcf_stack
 from thermal.layered import layered_floorplan, read_layer_floorplans
-from thermal.floorplan import read_floorplan
-from thermal.power import read_ptrace
+from thermal.io.flp import read as read_floorplan
+from thermal.io.ptrace import read as read_ptrace
 from thermal.solve import solve
 from thermal.stack import Stack
 

@@ -16,10 +16,13 @@ import numpy as np
 import pytest
 
 from thermal.errors import InputError, InputWarning
-from thermal.floorplan import make_floorplan, overlapping_pairs, read_floorplan
-from thermal.io.hotspot import (BUILTIN_MATERIALS, read_config, read_materials, read_text,
-                                write_steady)
-from thermal.power import PowerTrace, power_vector, read_ptrace
+from thermal.floorplan import make_floorplan, overlapping_pairs
+from thermal.io import steady
+from thermal.io.flp import read as read_floorplan
+from thermal.io.hotspot import BUILTIN_MATERIALS, read_config, read_materials
+from thermal.io.ptrace import read as read_ptrace
+from thermal.io.text import read_text
+from thermal.power import PowerTrace, power_vector
 from thermal.stack import Layer, Stack
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -410,7 +413,7 @@ def test_read_text_errors(tmp_path):
 
 def test_write_steady(tmp_path):
     path = tmp_path / "out.steady"
-    write_steady(path, ["a", "b"], np.array([318.154, 340.0]))
+    steady.write(path, ["a", "b"], np.array([318.154, 340.0]))
     assert path.read_text() == "a\t318.15\nb\t340.00\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.steady"]
 
@@ -463,3 +466,57 @@ def test_mangled_files_fail_only_with_input_error(tmp_path, name):
                     result.footprint(layer, (0, 0, 0.016, 0.016))
                 except InputError:
                     pass
+
+
+def test_every_writer_round_trips_through_its_reader(tmp_path):
+    """io/ writes each format so that its reader gives back the same values, to the last digit."""
+    from thermal.io import flp, powermap, ptrace, stack_toml
+    from thermal.power import PowerMap
+
+    fp = read_floorplan(DATA / "ev6.flp")
+    flp.write(tmp_path / "ev6.flp", fp)
+    again = flp.read(tmp_path / "ev6.flp")
+    assert again.names == fp.names and np.array_equal(again.rects, fp.rects)
+    own = make_floorplan(["a", "b"], [0, 1e-3], [0, 0], [1e-3, 1e-3], [1e-3, 1e-3],
+                         conductivity=[3.0, 150.0], heat_capacity=[1.6e6, 1.75e6])
+    flp.write(tmp_path / "own.flp", own)
+    back = flp.read(tmp_path / "own.flp")
+    assert np.allclose(back.conductivity, own.conductivity, rtol=1e-15)
+    assert np.array_equal(back.heat_capacity, own.heat_capacity)
+
+    trace = read_ptrace(DATA / "gcc.ptrace")
+    ptrace.write(tmp_path / "gcc.ptrace", trace)
+    assert np.array_equal(ptrace.read(tmp_path / "gcc.ptrace").samples_w, trace.samples_w)
+
+    m = PowerMap(np.arange(6.0).reshape(2, 3) / 7, extent=(0, 1e-3, 3e-3, 2.5e-3))
+    powermap.write(tmp_path / "m.csv", m)
+    m2 = powermap.read(tmp_path / "m.csv")
+    assert np.array_equal(m2.watts, m.watts) and m2.extent == m.extent
+    with pytest.raises(ValueError, match="holds no extent"):
+        powermap.write(tmp_path / "m.npy", m)
+    powermap.write(tmp_path / "m.npy", PowerMap(m.watts))
+    assert np.array_equal(powermap.read(tmp_path / "m.npy").watts, m.watts)
+
+    s = Stack.read(DATA / "ev6_3layer.toml")
+    stack_toml.write(tmp_path / "s.toml", s)
+    assert stack_toml.read(tmp_path / "s.toml") == s
+
+
+def test_one_steady_reader_for_init_files_and_compare(tmp_path):
+    """thermal.io.steady reads what HotSpot's -steady_file holds and what -init_file takes; the
+    same reader serves `thermal compare` and `thermal transient --init-file`."""
+    from thermal.compare import read_side
+
+    path = tmp_path / "run.steady"
+    steady.write(path, ["a", "hsp_a"], [330.004, 320.126])
+    assert steady.read(path) == {"a": 330.0, "hsp_a": 320.13}
+    side = read_side(path)
+    assert side.names == ("a", "hsp_a") and side.mean_K.tolist() == [330.0, 320.13]
+    (tmp_path / "twice.steady").write_text("a 300\nb 301\na 302\n")
+    for read in (steady.read, read_side):
+        with pytest.raises(InputError, match=r"twice.steady:3: 'a' is given twice"):
+            read(tmp_path / "twice.steady")
+    grid = tmp_path / "run.grid.steady"
+    steady.write_grid(grid, np.full((2, 2, 3), 310.0))
+    assert steady.read_grid(grid, (2, 3)).shape == (2, 3)
+    assert read_side(grid, (2, 3)).grid_K.tolist() == [[310.0] * 3] * 2

@@ -13,7 +13,8 @@ from thermal.cli import main
 from thermal.errors import InputError
 from thermal.floorplan import make_floorplan
 from thermal.gallery import exact_solution
-from thermal.power import PowerMap, read_power_map
+from thermal.io.powermap import read as read_power_map
+from thermal.power import PowerMap
 from thermal.stack import Layer, Stack
 
 DIE = (0.0, 0.0, 8e-3, 6e-3)

@@ -153,7 +153,8 @@ def test_representative_rows_cover_every_row():
 
 
 def test_ttrace_round_trip(tmp_path):
-    from thermal.io.ttrace import TtraceWriter, read_block_temperatures, read_ttrace
+    from thermal.io import steady
+    from thermal.io.ttrace import TtraceWriter, read_ttrace
 
     with TtraceWriter(tmp_path / "t.ttrace", ["a", "b"]) as w:
         w.write([330.123, 331.0])
@@ -166,7 +167,7 @@ def test_ttrace_round_trip(tmp_path):
     assert not list(tmp_path.glob("*u.ttrace*"))
     (tmp_path / "bad").write_text("a 300\nb -4\n")
     with pytest.raises(thermal.InputError, match=":2: temperature of 'b'"):
-        read_block_temperatures(tmp_path / "bad")
+        steady.read(tmp_path / "bad")
 
 
 def _cli(*argv):

@@ -6,8 +6,11 @@
 """
 
 from .errors import InputError, InputWarning, SolverError
-from .floorplan import Floorplan, read_floorplan
-from .power import PowerMap, PowerTrace, read_power_map, read_ptrace
+from .floorplan import Floorplan
+from .io.flp import read as read_floorplan
+from .io.powermap import read as read_power_map
+from .io.ptrace import read as read_ptrace
+from .power import PowerMap, PowerTrace
 from .solve import solve
 from .transient import transient, transient_frames
 from .stack import Layer, Stack

@@ -406,13 +406,15 @@ def _cmd_solve(args) -> int:
 
             sol, _ = solve_with_leakage(fp, power, stack, leakage, **options)
     if steady_file is not None:  # before --out: a failure here leaves no results folder
-        from .io.hotspot import steady_rows, write_steady
+        from .io import steady
+        from .io.hotspot import steady_rows
 
-        write_steady(steady_file, *steady_rows(sol, map_mode))
+        steady.write(steady_file, *steady_rows(sol, map_mode))
     if grid_file is not None:
-        from .io.hotspot import grid_temperatures, write_grid_steady
+        from .io import steady
+        from .io.hotspot import grid_temperatures
 
-        write_grid_steady(grid_file, grid_temperatures(sol, rows, cols, map_mode))
+        steady.write_grid(grid_file, grid_temperatures(sol, rows, cols, map_mode))
     if args.out is not None:
         try:
             sol.write(args.out, plots=not args.no_plots, parallel=True, units=args.units)
@@ -449,17 +451,17 @@ def _leakage(args):
 
 def _cmd_transient(args) -> int:
     """``thermal transient``: stream a power trace's temperatures into ``--out``."""
-    from .power import MAP_SUFFIXES, read_ptrace
+    from .io import powermap, ptrace
 
     _check_out(args.out)
     if args.ttrace is not None:
         _check_writable_file(args.ttrace)
-    if args.power.suffix.lower() in MAP_SUFFIXES:
+    if args.power.suffix.lower() in powermap.SUFFIXES:
         raise InputError("a transient needs a .ptrace power trace, not a power map",
                          file=str(args.power))
     args.row, args.map_extent = None, None
     fp, _, stack = _load(args)
-    trace = read_ptrace(args.power)
+    trace = ptrace.read(args.power)
     interval = args.sampling_interval
     if args.config is not None:
         from .leakage import sampling_interval

@@ -88,7 +88,8 @@ class Side:
 
 
 def read_side(path, grid_shape: tuple[int, int] | None = None) -> Side:
-    """Read one side: a ``thermal solve`` folder, a ``.steady`` file or a grid file.
+    """Read one side: a ``thermal solve`` folder, a ``.steady`` file or a grid file
+    (:mod:`thermal.io.steady`).
 
     Raises
     ------
@@ -98,66 +99,17 @@ def read_side(path, grid_shape: tuple[int, int] | None = None) -> Side:
     path = Path(path)
     if path.is_dir():
         return _read_run(path)
-    from .io.hotspot import data_lines, read_text
+    from .io import steady
+    from .io.text import data_lines, read_text
 
     text = read_text(path, "HotSpot result")
-    rows = data_lines(text)
-    if not rows:
+    if not data_lines(text):
         raise InputError("no temperatures in this file", file=str(path))
-    layered = any(re.match(r"^\s*layer\b", line, re.I) for line in text.splitlines())
-    if layered or all(_is_int(tokens[0]) for _, tokens in rows):
-        return _read_grid(path, text, grid_shape)
-    names, temps = [], []
-    for line, tokens in rows:
-        if len(tokens) != 2:
-            raise InputError(f"expected 'name temperature', got {len(tokens)} fields",
-                             file=str(path), line=line)
-        names.append(tokens[0])
-        temps.append(_kelvin(tokens[1], path, line))
-    temps = np.array(temps)
-    return Side(str(path), "steady", tuple(names), np.full(len(names), np.nan), temps)
-
-
-def _is_int(token: str) -> bool:
-    return token.isdigit()
-
-
-def _kelvin(token: str, path, line) -> float:
-    from .io.hotspot import parse_number
-
-    value = parse_number(token, "temperature", file=str(path), line=line)
-    if not (np.isfinite(value) and value > 0):
-        raise InputError(f"temperature must be positive kelvin, got {token}", file=str(path),
-                         line=line)
-    return value
-
-
-def _read_grid(path: Path, text: str, grid_shape) -> Side:
-    values, started = [], False
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.split("#", 1)[0].strip()
-        if not stripped:
-            continue
-        if re.match(r"^layer\b", stripped, re.I):
-            if started:
-                break  # the first layer only: the die
-            started = True
-            continue
-        tokens = stripped.split()
-        if len(tokens) != 2 or not _is_int(tokens[0]):
-            raise InputError("expected 'cell temperature' in a grid file", file=str(path),
-                             line=number)
-        if int(tokens[0]) != len(values):
-            raise InputError(f"cell {tokens[0]} out of order (expected {len(values)})",
-                             file=str(path), line=number)
-        values.append(_kelvin(tokens[1], path, number))
-        started = True
-    n = len(values)
-    rows, cols = grid_shape if grid_shape else (int(round(n ** 0.5)),) * 2
-    if rows * cols != n:
-        raise InputError(f"{n} cells do not make a {rows} x {cols} grid (give --grid ROWSxCOLS)",
-                         file=str(path))
-    return Side(str(path), "grid", grid_K=np.array(values).reshape(rows, cols))
+    if steady.is_grid(text):
+        return Side(str(path), "grid", grid_K=steady.parse_grid(text, str(path), grid_shape))
+    values = steady.parse(text, str(path))
+    return Side(str(path), "steady", tuple(values), np.full(len(values), np.nan),
+                np.array(list(values.values())))
 
 
 def _read_run(folder: Path) -> Side:

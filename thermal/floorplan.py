@@ -1,9 +1,14 @@
-"""Floorplans: named rectangular blocks on the die, read from HotSpot ``.flp`` files.
+"""Floorplans: named rectangular blocks on the die (HotSpot's ``.flp`` is :mod:`thermal.io.flp`).
 
-A ``.flp`` line is ``name width height left-x bottom-y [heat-capacity resistivity]`` in SI units
-(metres, J/(m^3 K), m K/W), ``#`` starts a comment. The die is the bounding box of the blocks.
+Geometry vocabulary, used throughout thermal:
 
-Validation (SPEC §3) turns every malformed file into one :class:`~thermal.errors.InputError`
+- a **rect** is ``(left, bottom, width, height)`` in metres, HotSpot's form (a ``.flp`` line,
+  :attr:`Floorplan.rects`, a critical region's ``rect``); ``rects`` is an (N, 4) array of them;
+- a **box** is ``(x0, y0, x1, y1)``, the lower-left and upper-right corners in metres
+  (``boxes``: an (N, 4) array of them). ``bounds`` (:attr:`Floorplan.bounds`, ``die_bounds``)
+  always names the die's box; a power map's ``extent`` and a layer's footprint are boxes.
+
+Validation (SPEC §3) turns every malformed floorplan into one :class:`~thermal.errors.InputError`
 naming the file and line: wrong column counts, non-numbers, NaN/inf, non-positive sizes or
 material values or ones outside :data:`thermal.stack.RANGES`, duplicate names, no blocks, a die
 outside 10 µm .. 10 cm (a units mistake), blocks too thin to mesh (thinner than 5e-5 of the die's
@@ -12,13 +17,11 @@ the smaller one. Thin overlaps (rounding slivers) and
 whitespace between blocks are accepted with one :class:`~thermal.errors.InputWarning` each, and
 so is a die so far from the origin that its coordinates lack the digits the mesh needs (it is
 moved to the origin). Limits are compared with a rounding tolerance (:data:`ROUNDING_REL`).
-Overlaps are found by a sort-and-sweep over x, vectorised in chunks: 2,000 blocks take
-milliseconds.
+Overlaps are found by a sort-and-sweep (:func:`overlapping_pairs`), vectorised in chunks.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,10 +31,9 @@ import numpy as np
 
 from .errors import InputError, InputWarning
 from .limits import RANGES
-from .io.hotspot import data_lines, parse_number, read_text
 from .mesh import MIN_FEATURE_REL, snap_distance, snapped
 
-__all__ = ["Floorplan", "read_floorplan", "make_floorplan", "MAX_DIE_M", "MIN_DIE_M"]
+__all__ = ["Floorplan", "make_floorplan", "MAX_DIE_M", "MIN_DIE_M"]
 
 MAX_DIE_M = 0.1
 """A die side above this (10 cm) is taken for a units mistake (mm or µm written as metres)."""
@@ -64,7 +66,7 @@ _API_FILE = "<floorplan>"
 class Floorplan:
     """Named rectangular blocks of one die, in file order.
 
-    Arrays are float64 of shape (B,) and read-only. Construct with :func:`read_floorplan` or
+    Arrays are float64 of shape (B,) and read-only. Construct with :func:`thermal.io.flp.read` or
     :func:`make_floorplan`, which validate; the constructor only converts.
 
     Attributes
@@ -162,69 +164,11 @@ class Floorplan:
                 f"{(y1 - y0) * 1e3:.4g} mm, path={self.path!r})")
 
 
-def read_floorplan(path: str | os.PathLike) -> Floorplan:
-    """Read and validate a HotSpot ``.flp`` floorplan.
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    Floorplan
-
-    Raises
-    ------
-    InputError
-        Any malformed input, as ``FILE:LINE: message``.
-
-    Warns
-    -----
-    InputWarning
-        Thin overlaps between blocks; whitespace not covered by any block.
-    """
-    file = os.fspath(path)
-    text = read_text(file, "floorplan")
-    names, lines, rows, seen = [], [], [], {}
-    columns = ("width", "height", "left-x", "bottom-y", "heat capacity", "resistivity")
-    for number, fields in data_lines(text):
-        if len(fields) not in (5, 7):
-            raise InputError(f"expected 5 or 7 columns (name width height left-x bottom-y "
-                             f"[heat-capacity resistivity]), got {len(fields)}", file=file,
-                             line=number)
-        name = fields[0]
-        if name in seen:
-            raise InputError(f"duplicate block name {name!r} (first on line {seen[name]})",
-                             file=file, line=number, field=name)
-        seen[name] = number
-        values = [parse_number(tok, f"{what} of block {name!r}", file, number, what)
-                  for tok, what in zip(fields[1:], columns)]
-        for value, tok, what in zip(values, fields[1:], columns):
-            if not np.isfinite(value):
-                raise InputError(f"{what} of block {name!r} is not finite: {tok}", file=file,
-                                 line=number, field=what)
-        names.append(name)
-        lines.append(number)
-        rows.append(values + [np.nan] * (6 - len(values)))
-    if not names:
-        raise InputError("no blocks: the floorplan file is empty or only comments", file=file)
-    a = np.array(rows, dtype=np.float64)
-    bad = np.nonzero(a[:, 5] <= 0)[0]
-    if bad.size:
-        i = bad[0]
-        raise InputError(f"resistivity of block {names[i]!r} must be positive, got {a[i, 5]:g}",
-                         file=file, line=lines[i], field="resistivity")
-    with np.errstate(divide="ignore"):
-        conductivity = 1.0 / a[:, 5]
-    return _validated(names, a[:, 2], a[:, 3], a[:, 0], a[:, 1], conductivity, a[:, 4], file,
-                      lines)
-
-
 def make_floorplan(names: Sequence[str], left: Sequence[float], bottom: Sequence[float],
                    width: Sequence[float], height: Sequence[float],
                    conductivity: Sequence[float] | None = None,
                    heat_capacity: Sequence[float] | None = None) -> Floorplan:
-    """A validated floorplan from arrays (metres), with the same checks as :func:`read_floorplan`.
+    """A validated floorplan from arrays (metres), with the same checks as :func:`thermal.io.flp.read`.
 
     Errors name the file ``<floorplan>`` and, as the "line", the block's 1-based index.
 

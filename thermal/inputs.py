@@ -30,7 +30,7 @@ def load_inputs(floorplan, power, stack=None, config=None, materials=None, overr
     row : int, optional
         Power trace row; default the mean.
     map_extent : (x0, y0, x1, y1), optional
-        The rectangle a power map covers (see :func:`thermal.power.read_power_map`).
+        The box a power map covers (see :func:`thermal.io.powermap.read`).
     layers : str or path-like, optional
         A HotSpot ``.lcf`` layer file (:func:`thermal.io.lcf.read_lcf_stack`): its layers, then
         ``config``'s spreader and sink.
@@ -50,10 +50,11 @@ def load_inputs(floorplan, power, stack=None, config=None, materials=None, overr
         floorplan, a spreader smaller than the die).
     """
     from .layered import read_layer_floorplans
-    from .power import MAP_SUFFIXES, power_vector, read_power_map, read_ptrace
+    from .io import powermap, ptrace
+    from .power import power_vector
     from .stack import Stack
 
-    is_map = Path(power).suffix.lower() in MAP_SUFFIXES
+    is_map = Path(power).suffix.lower() in powermap.SUFFIXES
     if is_map and row is not None:
         raise InputError("--row selects a row of a power trace, but this is a power map",
                          file=str(power))
@@ -75,10 +76,10 @@ def load_inputs(floorplan, power, stack=None, config=None, materials=None, overr
         if layered:
             raise InputError("a power map applies to a single power layer, not to per-layer "
                              "floorplans: give a power trace", file=str(power))
-        block_power = read_power_map(power, extent=map_extent)
+        block_power = powermap.read(power, extent=map_extent)
         block_power.extent_on(fp.bounds)
     else:
-        trace = read_ptrace(power)
+        trace = ptrace.read(power)
         block_power = trace.mean() if row is None else trace.row(row)
         if layered:
             fp.power_vector(block_power)

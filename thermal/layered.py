@@ -210,7 +210,7 @@ def read_layer_floorplans(stack, floorplan: str | os.PathLike | None = None):
         No floorplan for a power layer; two power layers sharing one floorplan (their power
         could not be told apart); a FLOORPLAN that no layer would use; any floorplan error.
     """
-    from .floorplan import read_floorplan
+    from .io.flp import read as read_floorplan
 
     marked = [i for i, layer in enumerate(stack.layers) if layer.power]
     named = {i: layer.floorplan for i, layer in enumerate(stack.layers)

@@ -25,10 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser as a package
-    import tomli as tomllib
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -108,11 +104,11 @@ def from_stack_file(path) -> Leakage | None:
     """The ``[leakage]`` table of a native stack TOML, or None when it has none."""
     if path is None or not str(path).endswith(".toml"):
         return None
+    from .io import stack_toml
+
     file = os.fspath(path)
-    try:
-        with open(file, "rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError):
+    data = stack_toml.load(file)
+    if data is None:
         return None     # Stack.read has reported it already
     table = data.get("leakage")
     if table is None:

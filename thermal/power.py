@@ -1,36 +1,30 @@
-"""Power inputs: HotSpot ``.ptrace`` power traces, per-block power vectors and raster power maps.
+"""Power inputs: power traces, per-block power vectors and raster power maps (the types; their
+files are read and written by :mod:`thermal.io.ptrace` and :mod:`thermal.io.powermap`).
 
-A ``.ptrace`` has the block names on its first line and one line of powers in W per sample after
-it (whitespace-separated; blank lines and ``#`` comments are skipped). Every malformed trace
-becomes one :class:`~thermal.errors.InputError` naming the file and line: duplicate or numeric
-header names, ragged rows, non-numbers, NaN/inf or negative powers, no samples, and powers
-outside the physical range: a block (or map cell) above :data:`MAX_POWER_W` or a row summing above
-:data:`MAX_TOTAL_POWER_W`. A positive power below :data:`MIN_POWER_W` (denormal noise) is read
-as 0.
+A :class:`PowerTrace` holds samples of the power of named blocks (W). Powers are checked the same
+way whatever their source: NaN/inf or negative powers, and powers outside the physical range (a
+block or map cell above :data:`MAX_POWER_W`, a row summing above :data:`MAX_TOTAL_POWER_W`), are
+one :class:`~thermal.errors.InputError` naming the file and line where there is one; a positive
+power below :data:`MIN_POWER_W` (denormal noise) is read as 0.
 
-A power map (:class:`PowerMap`, :func:`read_power_map`) is a raster of W per cell over a
-rectangle of the die, rows from the top edge: a ``.csv`` (numbers separated by commas or
-spaces, one raster row per line, an optional ``# extent X0 Y0 X1 Y1`` comment giving the
-rectangle in metres) or a 2-D ``.npy`` array. Without an extent it covers the die. The solver
-spreads each cell's power uniformly over the cell, exactly as it spreads a block's: the mesh
-conforms to the cell edges (:meth:`PowerMap.sources` merges equal neighbouring cells first, so
-a map rasterised from blocks costs no more than the blocks).
+A :class:`PowerMap` is a raster of W per cell over a box of the die (its ``extent``; the die when
+none), rows from the top edge. The solver spreads each cell's power uniformly over the cell,
+exactly as it spreads a block's: the mesh conforms to the cell edges (:meth:`PowerMap.sources`
+merges equal neighbouring cells first, so a map rasterised from blocks costs no more than the
+blocks).
 """
 
 from __future__ import annotations
 
 import difflib
-import os
 from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
 from .errors import InputError
-from .io.hotspot import data_lines, parse_number, read_text
 
-__all__ = ["PowerTrace", "PowerMap", "read_ptrace", "read_power_map", "power_vector",
-           "power_load", "power_sources"]
+__all__ = ["PowerTrace", "PowerMap", "power_vector", "power_load", "power_sources"]
 
 
 MAX_POWER_W = 1e6
@@ -109,68 +103,6 @@ class PowerTrace:
                              f"(0 to {self.n_rows - 1})", file=self.path, field="row")
         line = self.lines[n] if n < len(self.lines) else None
         return _BlockPower(zip(self.names, self.samples_w[n].tolist()), self.path, line)
-
-
-def read_ptrace(path: str | os.PathLike) -> PowerTrace:
-    """Read and validate a HotSpot ``.ptrace`` power trace.
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    PowerTrace
-
-    Raises
-    ------
-    InputError
-        Any malformed input, as ``FILE:LINE: message``.
-    """
-    file = os.fspath(path)
-    lines = data_lines(read_text(file, "power trace"))
-    if not lines:
-        raise InputError("empty power trace: expected a line of block names, then lines of "
-                         "powers in W", file=file)
-    header_line, names = lines[0]
-    _check_header(names, file, header_line)
-    if len(lines) == 1:
-        raise InputError("no power samples after the line of block names", file=file,
-                         line=header_line)
-    rows = np.empty((len(lines) - 1, len(names)))
-    for r, (number, fields) in enumerate(lines[1:]):
-        if len(fields) != len(names):
-            raise InputError(f"{len(fields)} values, but the first line names {len(names)} "
-                             f"blocks", file=file, line=number)
-        try:
-            if any("_" in f for f in fields):
-                raise ValueError
-            rows[r] = np.array(fields, dtype=np.float64)
-        except ValueError:
-            rows[r] = [parse_number(tok, f"power of block {name!r}", file, number, name)
-                       for tok, name in zip(fields, names)]
-    row_lines = tuple(number for number, _ in lines[1:])
-    _check_values(rows, names, file, row_lines)
-    return PowerTrace(tuple(names), rows, path=file, lines=row_lines, header_line=header_line)
-
-
-def _check_header(names: list[str], file: str, line: int) -> None:
-    numeric = 0
-    for name in names:
-        try:
-            float(name)
-            numeric += 1
-        except ValueError:
-            pass
-    if numeric == len(names):
-        raise InputError("the first line must name the blocks, but it holds numbers (header "
-                         "line missing?)", file=file, line=line)
-    seen = set()
-    for name in names:
-        if name in seen:
-            raise InputError(f"duplicate block name {name!r} in the header", file=file, line=line,
-                             field=name)
-        seen.add(name)
 
 
 def _check_values(rows: np.ndarray, names, file: str | None, lines) -> None:
@@ -263,17 +195,14 @@ def _listed(names: list[str], most: int = 8) -> str:
 
 # ------------------------------------------------------------------------------ power maps
 
-MAP_SUFFIXES = (".csv", ".npy")
-"""File name endings read as power maps rather than power traces."""
-
 MAX_MAP_CELLS = 1024 * 1024
-"""Largest power map accepted (cells), a bound on the memory its load and its merged rectangles
-take; a map this large solves on ev6 in 1-2 s (``benchmarks/power_map.py``)."""
+"""Largest power map accepted (cells), a bound on the memory its load and its merged rects
+take; its solve times are in benchmarks/results/power_map.md."""
 
 
 @dataclass(frozen=True, eq=False)
 class PowerMap:
-    """A raster of power over a rectangle of the die.
+    """A raster of power over a box of the die.
 
     Attributes
     ----------
@@ -281,7 +210,7 @@ class PowerMap:
         Power of each cell in W; row 0 is the top edge (largest y), column 0 the left edge
         (read-only).
     extent : (x0, y0, x1, y1) or None
-        The rectangle the raster covers, metres; None: the die (the floorplan's bounding box).
+        The box the raster covers, metres; None: the die (:attr:`Floorplan.bounds`).
     path : str or None
         The source file.
     extent_line : int or None
@@ -335,12 +264,12 @@ class PowerMap:
         return float(self.watts.sum())
 
     def extent_on(self, die) -> tuple[float, float, float, float]:
-        """The map's rectangle for a die ``(x0, y0, x1, y1)``, checked to lie on it.
+        """The map's box on a die whose box is ``die``, checked to lie on it.
 
         Raises
         ------
         InputError
-            The rectangle reaches outside the die (by more than 1e-6 of the die's size).
+            The box reaches outside the die (by more than 1e-6 of the die's size).
         """
         x0, y0, x1, y1 = (float(v) for v in die)
         if self.extent is None:
@@ -354,7 +283,8 @@ class PowerMap:
         return (max(e[0], x0), max(e[1], y0), min(e[2], x1), min(e[3], y1))
 
     def sources(self, die) -> tuple[np.ndarray, np.ndarray]:
-        """The map as uniform-power rectangles on ``die``: equal neighbouring cells merged.
+        """The map as uniform-power rects on the die whose box is ``die``: equal neighbouring
+        cells merged.
 
         Cells of equal power along a row become one rectangle, and such runs that repeat in
         the rows below (same columns, same power per cell) merge into one; zero cells are left
@@ -421,102 +351,6 @@ def _overlap(lo_a, hi_a, lo_b, hi_b) -> np.ndarray:
     """(A, B) length of the overlap of intervals a and b."""
     return np.clip(np.minimum(hi_a[:, None], hi_b[None, :]) - np.maximum(lo_a[:, None], lo_b[None, :]),
                    0.0, None)
-
-
-def read_power_map(path: str | os.PathLike, extent=None) -> PowerMap:
-    """Read a raster power map: ``.csv`` text or a 2-D ``.npy`` array of W per cell.
-
-    Parameters
-    ----------
-    path : str or path-like
-    extent : (x0, y0, x1, y1), optional
-        The rectangle the raster covers, metres; overrides a ``# extent`` line of a ``.csv``.
-        Neither: the die.
-
-    Returns
-    -------
-    PowerMap
-
-    Raises
-    ------
-    InputError
-        Any malformed input, as ``FILE[:LINE]: message``.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> f = pathlib.Path(tempfile.mkdtemp()) / "map.csv"
-    >>> _ = f.write_text("# extent 0 0 2e-3 1e-3\\n1, 2\\n0, 3\\n")
-    >>> m = read_power_map(f)
-    >>> m.shape, m.total_w, m.extent
-    ((2, 2), 6.0, (0.0, 0.0, 0.002, 0.001))
-    """
-    file = os.fspath(path)
-    suffix = os.path.splitext(file)[1].lower()
-    if suffix == ".npy":
-        watts, found, line = _npy_map(file), None, None
-    elif suffix == ".csv":
-        watts, found, line = _csv_map(file)
-    else:
-        raise InputError(f"a power map must be a .csv or .npy file, not {suffix or 'no suffix'!r}",
-                         file=file)
-    if extent is not None:
-        found, line = extent, None
-    return PowerMap(watts, extent=found, path=file, extent_line=line)
-
-
-def _npy_map(file: str) -> np.ndarray:
-    try:
-        a = np.load(file, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError("no such power map file", file=file) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, not a power map file", file=file) from None
-    except PermissionError:
-        raise InputError("cannot read the power map file: permission denied", file=file) from None
-    except (ValueError, OSError, EOFError) as e:
-        reason = " ".join(str(e).split()) or type(e).__name__
-        raise InputError(f"not a readable .npy array ({reason})", file=file) from None
-    if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
-        raise InputError(f"a power map must hold numbers, not {getattr(a, 'dtype', type(a))}",
-                         file=file)
-    return a
-
-
-def _csv_map(file: str):
-    text = read_text(file, "power map")
-    extent, extent_line = None, None
-    rows = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        body, _, comment = raw.partition("#")
-        words = comment.replace(",", " ").replace(":", " ").split()
-        if words and words[0].lower() == "extent":
-            if extent is not None:
-                raise InputError("a second extent line", file=file, line=number)
-            if len(words) != 5:
-                raise InputError("the extent line must give X0 Y0 X1 Y1 in metres", file=file,
-                                 line=number)
-            extent = [parse_number(t, "extent", file, number) for t in words[1:]]
-            extent_line = number
-        fields = body.replace(",", " ").split()
-        if not fields:
-            continue
-        if rows and len(fields) != len(rows[0]):
-            raise InputError(f"{len(fields)} values, but the first row of the map has "
-                             f"{len(rows[0])}", file=file, line=number)
-        values = []
-        for column, token in enumerate(fields, start=1):
-            v = parse_number(token, f"power of map cell (column {column})", file, number)
-            if not np.isfinite(v) or v < 0:
-                raise InputError(f"power of map cell (column {column}) is "
-                                 f"{'negative' if v < 0 else 'not finite'}: {v:g} W",
-                                 file=file, line=number)
-            values.append(v)
-        rows.append(values)
-    if not rows:
-        raise InputError("empty power map: expected rows of W per cell, from the top edge",
-                         file=file)
-    return np.array(rows), extent, extent_line
 
 
 def power_sources(floorplan, power) -> tuple[np.ndarray | None, np.ndarray]:

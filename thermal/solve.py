@@ -34,7 +34,7 @@ def solve(floorplan, power, stack=None, *, mesh: str = "auto", tolerance: float 
     floorplan : Floorplan
     power : Mapping[str, float] or PowerTrace or (B,) array or PowerMap
         Block powers in W (a PowerTrace is averaged over its rows, or ``row`` is taken), or a
-        raster power map (:func:`thermal.power.read_power_map`) whose cells' power is spread
+        raster power map (:func:`thermal.io.powermap.read`) whose cells' power is spread
         over the cells instead of the blocks.
     stack : Stack, optional
         Default: HotSpot's default package (:meth:`Stack.default`).

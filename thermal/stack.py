@@ -7,10 +7,10 @@ W/(m^2 K) on the overlap of their footprints; the bottom layer loses heat to amb
 ``g_amb = 1/(t/(2k) + 1/h)``, where ``h`` is given directly or as HotSpot's lumped
 ``r_convec`` K/W over the bottom footprint: ``h = 1/(r_convec * area)``.
 
-A stack comes from :meth:`Stack.read` (the native TOML format), :meth:`Stack.from_hotspot_config`
-(a HotSpot ``.config``) or :meth:`Stack.default` (HotSpot's built-in package). Every malformed
-input becomes one :class:`~thermal.errors.InputError` naming the file and line; an unknown key
-gets a "did you mean" suggestion.
+A stack comes from :meth:`Stack.read` (the native TOML format, :mod:`thermal.io.stack_toml`),
+:meth:`Stack.from_hotspot_config` (a HotSpot ``.config``) or :meth:`Stack.default` (HotSpot's
+built-in package). Every malformed input becomes one :class:`~thermal.errors.InputError` naming
+the file and line; an unknown key gets a "did you mean" suggestion.
 
 Examples
 --------
@@ -24,21 +24,15 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
-import re
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser as a package
-    import tomli as tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import InputError
 from .limits import RANGES
-from .io.hotspot import _suggest, config_stack_params, read_config, read_text
+from .io.hotspot import _suggest, config_stack_params, read_config
 
 __all__ = ["Layer", "Stack"]
 
@@ -291,7 +285,7 @@ class Stack:
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> "Stack":
-        """Read a native stack TOML file (SPEC §3).
+        """Read a native stack TOML file (SPEC §3; the format is :mod:`thermal.io.stack_toml`).
 
         Parameters
         ----------
@@ -307,28 +301,13 @@ class Stack:
             TOML syntax errors, unknown keys (with a suggestion), missing keys, wrong types,
             non-positive values, convection with both or neither of ``h`` and ``r``.
         """
-        file = os.fspath(path)
-        text = read_text(file, "stack")
-        try:
-            data = tomllib.loads(text)
-        except RecursionError:
-            raise InputError("TOML nesting too deep: arrays or tables nested beyond Python's "
-                             "recursion limit", file=file) from None
-        except tomllib.TOMLDecodeError as e:
-            msg = str(e)
-            m = re.search(r"\s*\(at line (\d+), column (\d+)\)", msg)
-            line = None
-            if m:
-                line = int(m.group(1))
-                msg = msg[:m.start()] + msg[m.end():] + f" (column {m.group(2)})"
-            else:
-                msg = re.sub(r"\s*\(at end of document\)", "", msg) + " (at the end of the file)"
-            raise InputError(f"TOML syntax error: {msg}", file=file, line=line) from None
-        return cls.from_dict(data, path=file, text=text)
+        from .io import stack_toml
+
+        return stack_toml.read(path)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], path: str | None = None, text: str | None = None
-                  ) -> "Stack":
+    def from_dict(cls, data: Mapping[str, Any], path: str | None = None,
+                  lines: Mapping[str, int] | None = None) -> "Stack":
         """A stack from the native schema as a dict (what :meth:`to_dict` returns).
 
         Parameters
@@ -337,11 +316,12 @@ class Stack:
             ``{"ambient": K, "layer": [{...}, ...], "convection": {"h" or "r", "c"}}``.
         path : str, optional
             For messages; floorplan paths in layers are resolved against its folder.
-        text : str, optional
-            The file's text, to find the line of each key for messages.
+        lines : mapping of str to int, optional
+            1-based line of each key in the file (``layer.0.size``, ``ambient``...), for
+            messages (:func:`thermal.io.stack_toml.key_lines`).
         """
         file = path or "<stack>"
-        lines = _toml_key_lines(text) if text is not None else {}
+        lines = dict(lines or {})
 
         def line_of(key: str) -> int | None:
             while key:
@@ -482,26 +462,9 @@ class Stack:
 
     def to_toml(self) -> str:
         """The effective stack as a native TOML file (read back by :meth:`read`)."""
-        def value(v) -> str:
-            if isinstance(v, bool):
-                return "true" if v else "false"
-            if isinstance(v, list):
-                return "[" + ", ".join(value(x) for x in v) + "]"
-            if isinstance(v, str):
-                return json.dumps(v, ensure_ascii=False)
-            return repr(float(v))
+        from .io import stack_toml
 
-        d = self.to_dict()
-        out = [f"ambient = {value(d['ambient'])}            # K"]
-        for layer in d["layer"]:
-            out += ["", "[[layer]]"] + [f"{k} = {value(v)}" for k, v in layer.items()]
-        out += ["", "[convection]"] + [f"{k} = {value(v)}" for k, v in d["convection"].items()]
-        if "critical" in d:
-            out += ["", "[critical]"] + [f"{json.dumps(k, ensure_ascii=False)} = {value(v)}"
-                                         for k, v in d["critical"].items()]
-        for region in d.get("critical_region", []):
-            out += ["", "[[critical_region]]"] + [f"{k} = {value(v)}" for k, v in region.items()]
-        return "\n".join(out) + "\n"
+        return stack_toml.dumps(self)
 
 
 def _critical_from_dict(data: Mapping, fail) -> tuple:
@@ -552,34 +515,3 @@ def _check_keys(table: Mapping, known, where: str, key: str, fail) -> None:
         if name not in known:
             raise fail(f"unknown key {name!r} {where}{_suggest(name, known)} (expected "
                        f"{', '.join(known)})", f"{key}.{name}" if key else name, name)
-
-
-_HEADER_RE = re.compile(r"""^\s*(\[\[?)\s*([A-Za-z0-9_\-."' ]+?)\s*\]\]?\s*(#.*)?$""")
-_KEY_RE = re.compile(r"""^\s*(["']?)([A-Za-z0-9_\-]+)\1\s*=""")
-
-
-def _toml_key_lines(text: str) -> dict[str, int]:
-    """1-based line of each table header and key: ``layer.0``, ``layer.0.size``, ``ambient``...
-
-    A line scan, good enough for messages (tomllib keeps no positions): ``[[name]]`` headers
-    count array entries, dotted and inline-table keys map to their enclosing table.
-    """
-    lines: dict[str, int] = {}
-    counts: dict[str, int] = {}
-    table = ""
-    for number, line in enumerate(text.splitlines(), start=1):
-        m = _HEADER_RE.match(line)
-        if m:
-            name = m.group(2).replace('"', "").replace("'", "").replace(" ", "")
-            if m.group(1) == "[[":
-                counts[name] = counts.get(name, -1) + 1
-                table = f"{name}.{counts[name]}"
-            else:
-                table = name
-            lines.setdefault(table, number)
-            lines.setdefault(name, number)
-            continue
-        m = _KEY_RE.match(line)
-        if m:
-            lines.setdefault(f"{table}.{m.group(2)}" if table else m.group(2), number)
-    return lines

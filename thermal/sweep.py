@@ -154,7 +154,7 @@ def read_manifest(path: str | os.PathLike) -> list[Case]:
         without a floorplan or power file, both a stack and a config, or two cases of one name.
         (Problems inside the input files are a case's failure, found when it runs.)
     """
-    from .io.hotspot import read_text
+    from .io.text import read_text
 
     path = Path(path)
     text = read_text(path, "sweep manifest")
@@ -346,7 +346,7 @@ def _check_keys(table: Mapping, where: str, file: str, line) -> None:
 
 
 def _suggest(word: str, known: Iterable[str]) -> str:
-    from .io.hotspot import _suggest as suggest
+    from .io.text import suggest
 
     return suggest(word, known)
 

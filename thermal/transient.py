@@ -326,9 +326,9 @@ def read_init_file(path, floorplan, stack) -> dict[str, float]:
         A malformed line, a temperature that is not a positive finite number, or a floorplan
         block missing.
     """
-    from .io.ttrace import read_block_temperatures
+    from .io import steady
 
-    values = read_block_temperatures(path)
+    values = steady.read(path, "initial temperatures")
     missing = [n for n in floorplan.names if n not in values]
     if missing:
         raise InputError(f"no initial temperature for block(s) {', '.join(missing[:8])}"

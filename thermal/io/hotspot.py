@@ -1,8 +1,7 @@
-"""HotSpot's text formats: reading ``.config`` and ``.materials``, writing ``.steady``.
+"""HotSpot's ``.config`` and ``.materials`` files, and the rows of its steady outputs.
 
-Also the plain-text plumbing every loader shares (:func:`read_text`, :func:`data_lines`,
-:func:`parse_number`): a file that is missing, a directory, binary or not UTF-8 becomes one
-:class:`~thermal.errors.InputError` naming the file and, where it applies, the 1-based line.
+The ``.steady`` and grid steady files themselves are read and written by
+:mod:`thermal.io.steady`; the plain-text plumbing every reader shares is :mod:`thermal.io.text`.
 
 A HotSpot ``.config`` is ``-name value`` lines with ``#`` comments. :func:`config_stack_params`
 maps one onto a die / TIM / spreader / sink stack with the precedence *overrides > config file >
@@ -20,121 +19,20 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import numpy as np
 
 from ..errors import InputError, InputWarning
 from ..limits import RANGES
+from .text import data_lines, parse_number, read_text
+from .text import suggest as _suggest
 
 __all__ = [
-    "HOTSPOT_DEFAULTS", "BUILTIN_MATERIALS", "HotSpotConfig", "read_text", "data_lines",
-    "parse_number", "read_config", "read_materials", "config_stack_params", "write_steady",
-    "materials_table", "config_outputs", "steady_rows", "die_sampler", "grid_temperatures",
-    "write_grid_steady",
+    "HOTSPOT_DEFAULTS", "BUILTIN_MATERIALS", "HotSpotConfig", "read_config", "read_materials",
+    "config_stack_params", "materials_table", "config_outputs", "steady_rows", "die_sampler",
+    "grid_temperatures",
 ]
-
-# --------------------------------------------------------------------------------------------
-# Plain-text plumbing shared by all loaders
-
-
-def read_text(path: str | os.PathLike, what: str) -> str:
-    """The text of a user's input file, or one clear :class:`InputError`.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The file.
-    what : str
-        What the file should be, for messages ("floorplan", "power trace", ...).
-
-    Returns
-    -------
-    str
-        The decoded text (UTF-8, a leading byte-order mark dropped).
-
-    Raises
-    ------
-    InputError
-        Missing, unreadable, a directory, binary (a NUL byte) or not UTF-8.
-    """
-    name = os.fspath(path)
-    try:
-        data = Path(name).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"no such {what} file", file=name) from None
-    except IsADirectoryError:
-        raise InputError(f"is a directory, not a {what} file", file=name) from None
-    except ValueError:             # e.g. a NUL character in the name
-        raise InputError(f"invalid {what} file name", file=repr(name)) from None
-    except PermissionError:
-        raise InputError(f"cannot read the {what} file: permission denied", file=name) from None
-    except OSError as e:
-        raise InputError(f"cannot read the {what} file: {e.strerror or e}", file=name) from None
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise InputError(f"UTF-16 text: save the {what} file as UTF-8 (or ASCII)", file=name,
-                         line=1)
-    nul = data.find(b"\0")
-    if nul >= 0:
-        raise InputError(f"binary data (a NUL byte), not a text {what} file", file=name,
-                         line=data.count(b"\n", 0, nul) + 1)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise InputError(f"not UTF-8 text: byte 0x{data[e.start]:02x} at column {column} "
-                         f"(is this a {what} file?)", file=name, line=line) from None
-
-
-def data_lines(text: str) -> list[tuple[int, list[str]]]:
-    """Whitespace-separated fields of each non-blank line, ``#`` comments removed.
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    list of (int, list of str)
-        1-based line number and fields, for every line with at least one field.
-
-    Examples
-    --------
-    >>> data_lines("# c\\n\\na 1 2  # note\\n")
-    [(3, ['a', '1', '2'])]
-    """
-    out = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        fields = line.split("#", 1)[0].split()
-        if fields:
-            out.append((number, fields))
-    return out
-
-
-def parse_number(token: str, what: str, file: str | None = None, line: int | None = None,
-                 field: str | None = None) -> float:
-    """A decimal number, or an :class:`InputError` naming ``what`` (NaN and inf are returned).
-
-    Examples
-    --------
-    >>> parse_number("1.5e-3", "width")
-    0.0015
-    """
-    try:
-        if "_" in token:
-            raise ValueError(token)
-        return float(token)
-    except ValueError:
-        raise InputError(f"{what} is not a number: {token!r}", file=file, line=line,
-                         field=field) from None
-
-
-def _suggest(word: str, known: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest known word, or ``""``."""
-    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
 
 # --------------------------------------------------------------------------------------------
 # .config and .materials
@@ -489,25 +387,6 @@ def config_stack_params(config: HotSpotConfig | None, materials: str | os.PathLi
 
 
 # --------------------------------------------------------------------------------------------
-# .steady output
-
-
-def write_steady(path: str | os.PathLike, names: Iterable[str], temperatures_K: Iterable[float]
-                 ) -> None:
-    """Write HotSpot's ``.steady`` format: ``name<TAB>temperature_K`` per line, atomically.
-
-    Parameters
-    ----------
-    path : str or path-like
-    names : iterable of str
-    temperatures_K : iterable of float
-        Kelvin, written with two decimals as HotSpot does.
-    """
-    text = "".join(f"{n}\t{float(t):.2f}\n" for n, t in zip(names, temperatures_K))
-    _write_atomic(Path(path), text)
-
-
-# --------------------------------------------------------------------------------------------
 # Output options of a config, and HotSpot's output files from a solution
 
 MAP_MODES = ("avg", "center", "min", "max")
@@ -725,30 +604,3 @@ def grid_temperatures(solution, rows: int, cols: int, map_mode: str = "avg",
     sample = die_sampler(solution.mesh, solution.floorplan.bounds, xy)
     return np.array([sample(theta).reshape(rows, k, cols, k).mean(axis=(1, 3))
                      for theta in solution.theta]) + solution.ambient_K
-
-
-def write_grid_steady(path: str | os.PathLike, temperatures_K: np.ndarray) -> None:
-    """Write HotSpot's grid steady format, atomically: for each layer ``Layer <n>:`` then one
-    ``index<TAB>temperature`` line per cell (index = row x cols + col, row 0 at the top).
-
-    Parameters
-    ----------
-    temperatures_K : (L, rows, cols)
-    """
-    t = np.asarray(temperatures_K, dtype=np.float64)
-    index = np.arange(t.shape[1] * t.shape[2])
-    parts = []
-    for n, layer in enumerate(t):
-        parts.append(f"Layer {n}:\n")
-        parts.append("".join(f"{i}\t{v:.2f}\n" for i, v in zip(index, layer.ravel())))
-    _write_atomic(Path(path), "".join(parts))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write: {e.strerror or e}", file=str(path)) from None

@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import InputError, InputWarning
-from .hotspot import (_suggest, config_stack_params, data_lines, materials_table, parse_number,
-                      read_config, read_text)
+from .hotspot import config_stack_params, materials_table, read_config
+from .text import data_lines, parse_number, read_text
+from .text import suggest as _suggest
 
 __all__ = ["read_lcf", "read_lcf_stack"]
 

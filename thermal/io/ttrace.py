@@ -1,56 +1,19 @@
-"""HotSpot's transient formats: the ``.ttrace`` written by ``-o``, and the block temperatures of
-``-init_file`` (the ``.steady`` format).
+"""HotSpot's transient temperature trace, the ``.ttrace`` written by ``-o``: a header of block
+names, then one row of block temperatures (K, two decimals, tab separated) per power-trace row.
 
-- ``.ttrace``: a header of block names, then one row of block temperatures (K, two decimals,
-  tab separated) per power-trace row (/work/shared/reference-inputs/hotspot/README.md).
-- ``-init_file`` / ``.steady``: ``name<whitespace>temperature_K`` per line; die blocks, then the
-  other layers' nodes with prefixes (``iface_``, ``hsp_``, ``hsink_``, ``inode_*``).
+The initial temperatures of ``-init_file`` are a ``.steady`` file: :mod:`thermal.io.steady`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError
-from .hotspot import data_lines, read_text
+from .text import data_lines, read_text
 
-__all__ = ["TtraceWriter", "read_block_temperatures", "read_ttrace"]
-
-
-def read_block_temperatures(path: str | os.PathLike) -> dict[str, float]:
-    """Read ``name temperature_K`` lines (HotSpot's ``-init_file`` / ``.steady`` format).
-
-    Raises
-    ------
-    InputError
-        An empty file, a line without exactly two fields, a temperature that is not a positive
-        finite number, or a name given twice; as ``FILE:LINE: message``.
-    """
-    file = os.fspath(path)
-    lines = data_lines(read_text(file, "initial temperatures"))
-    if not lines:
-        raise InputError("empty file: expected 'name temperature_K' lines", file=file)
-    out: dict[str, float] = {}
-    for number, fields in lines:
-        if len(fields) != 2:
-            raise InputError(f"expected 'name temperature_K', got {' '.join(fields)!r}",
-                             file=file, line=number)
-        name, text = fields
-        try:
-            value = float(text)
-        except ValueError:
-            raise InputError(f"temperature of {name!r} is not a number: {text!r}", file=file,
-                             line=number) from None
-        if not (math.isfinite(value) and value > 0):
-            raise InputError(f"temperature of {name!r} must be a positive number of kelvin, "
-                             f"got {text}", file=file, line=number)
-        if name in out:
-            raise InputError(f"{name!r} is given twice", file=file, line=number)
-        out[name] = value
-    return out
+__all__ = ["TtraceWriter", "read_ttrace"]
 
 
 def read_ttrace(path: str | os.PathLike) -> tuple[list[str], list[list[float]]]:
