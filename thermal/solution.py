@@ -302,11 +302,9 @@ class Solution:
         (and predicted.png after a prediction) into ``directory``.
 
         With ``parallel`` (what ``thermal solve`` does), field.vtu and mesh.png are written by
-        a forked child process while this one draws the other pictures: ev6's first command
-        took a median 1.96 s at 702f2e0 against 2.22 s at 583e571, the commit before (`python
-        -m thermal solve floorplans/ev6.flp --power floorplans/gcc.ptrace --out DIR` from
-        worktrees of both, 4 runs each, interleaved). The files are the same either way. It
-        forks only on Linux, from the main thread of a process that runs no other Python thread
+        a forked child process while this one draws the other pictures (the time it saves:
+        benchmarks/results/cli_time.md). The files are the same either way. It forks only on
+        Linux, from the main thread of a process that runs no other Python thread
         (:func:`thermal.parallel.in_parallel`); off by default, since forking a caller's program
         is the caller's choice.
 

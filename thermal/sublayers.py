@@ -72,10 +72,8 @@ __all__ = ["ALPHA", "MAX_PER_LAYER", "SublayerPlan", "feature_length", "sublayer
 
 ALPHA = 0.5
 """Largest sub-layer thickness as a fraction of its distance from the active face plus the
-smallest source size (the rule in the module docstring). On ev6 under HotSpot's package
-(benchmarks/vs_3d.py's case), worst block against the 3D solution's active-face means: 0.5
-(spreader 3, sink 5 sub-layers) 0.14 K, 0.75 (2, 4) 0.34 K, 1.0 (2, 3) 0.43 K, one node per
-layer 2.07 K (measured setting this constant, one solve each)."""
+smallest source size (the rule in the module docstring); chosen in
+benchmarks/results/vs_3d.md ("Choice of thermal.sublayers.ALPHA")."""
 
 POWER_LAYER_FLOOR = 0.5
 """``ℓ`` is at least this many times the power layer's thickness."""

@@ -62,11 +62,9 @@ METHODS = {"be": 1.0, "cn": 0.5, "bdf2": None}
 """Time-stepping schemes: the θ of the θ-method, or None for BDF2."""
 
 DIRECT_MAX_DOFS = 200_000
-"""Systems up to this size are factorised with SuperLU once; larger ones get a pyamg hierarchy
-(built once) and a warm-started CG solve per step. ev6's 3-layer stack at 108,807 DOFs: 26M
-entries in the factors, 7 s to factorise (:func:`fill_reducing_order`); at 433,227 DOFs the
-factorisation did not finish in 400 s, while the hierarchy takes 4-14 s to build and a step
-3.7 s of CPU (benchmarks/results/transient.md)."""
+"""Systems up to this size (DOFs) are factorised with SuperLU once; larger ones get a pyamg
+hierarchy (built once) and a warm-started CG solve per step. Chosen in
+benchmarks/results/transient.md ("Constants chosen on these runs")."""
 
 DEFAULT_SAMPLING_INTERVAL_S = 3.333e-6
 """HotSpot's default ``-sampling_intvl`` (s)."""
@@ -271,10 +269,9 @@ def fill_reducing_order(mesh: Mesh, node2dof: np.ndarray) -> np.ndarray:
     graph, each node's layers kept together.
 
     Every layer couples the same neighbours and a node's layers couple each other, so ordering
-    the nodes and not the unknowns loses nothing and lets minimum degree see the planar graph:
-    on ev6's 3-layer stack (50,946 unknowns) the factors hold 6.9M entries instead of 8.7M
-    with SuperLU's own order on the unknowns, factorising takes 0.91 s instead of 1.35 s and a
-    solve 25 ms instead of 30 ms (20 solves each, interleaved, same run).
+    the nodes and not the unknowns loses nothing and lets minimum degree see the planar graph,
+    with smaller factors than SuperLU's own order on the unknowns (measured in
+    benchmarks/results/transient.md, "Constants chosen on these runs").
     """
     edges = mesh.edges
     n_nodes = mesh.n_nodes
