@@ -108,7 +108,7 @@ class Resolved:
     block_tolerance : (B,) float
         Each block's tolerance (the global one, or its critical one when tighter).
     rects : (R, 4) float
-        Critical rectangles as (x0, y0, x1, y1), m.
+        The critical rectangles' boxes (x0, y0, x1, y1), m.
     rect_tolerance : (R,) float
     report : list of dict
         ``name``, ``kind`` ("block" or "rect"), ``tolerance_K`` (and ``rect_m``), in order:
@@ -183,7 +183,7 @@ def _did_you_mean(name: str, names) -> str:
 
 
 def rect_cover(mesh, rects: np.ndarray) -> sp.csr_matrix:
-    """(M, R) boolean: triangle ``t`` belongs to rectangle ``r`` (x0, y0, x1, y1) when its
+    """(M, R) boolean: triangle ``t`` belongs to box ``r`` (x0, y0, x1, y1) when its
     centroid lies inside it. A rectangle smaller than its triangles gets the one holding its
     centre, so that no region is empty."""
     c = mesh.centroids

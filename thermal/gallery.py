@@ -672,18 +672,18 @@ def slicing_rects(n_blocks: int, seed: int, die=(0.0, 0.0, 0.012, 0.010)) -> np.
         Rows of (left, bottom, width, height) in metres, as a floorplan gives them.
     """
     rng = np.random.default_rng(seed)
-    rects = [tuple(die)]
-    while len(rects) < n_blocks:
-        areas = [(r[2] - r[0]) * (r[3] - r[1]) for r in rects]
-        x0, y0, x1, y1 = rects.pop(int(np.argmax(areas)))
+    boxes = [tuple(die)]
+    while len(boxes) < n_blocks:
+        areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]
+        x0, y0, x1, y1 = boxes.pop(int(np.argmax(areas)))
         f = rng.uniform(0.3, 0.7)
         if x1 - x0 >= y1 - y0:
             xm = x0 + f * (x1 - x0)
-            rects += [(x0, y0, xm, y1), (xm, y0, x1, y1)]
+            boxes += [(x0, y0, xm, y1), (xm, y0, x1, y1)]
         else:
             ym = y0 + f * (y1 - y0)
-            rects += [(x0, y0, x1, ym), (x0, ym, x1, y1)]
-    r = np.array(rects)
+            boxes += [(x0, y0, x1, ym), (x0, ym, x1, y1)]
+    r = np.array(boxes)
     return np.c_[r[:, 0], r[:, 1], r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]]
 
 

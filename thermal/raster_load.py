@@ -37,7 +37,7 @@ class RasterPower:
     Attributes
     ----------
     extent : (x0, y0, x1, y1)
-        The grid's rectangle, m.
+        The grid's box, m.
     watts : (ny, nx) float64
         Power of each cell, W; row 0 at ``y0`` (the bottom), column 0 at ``x0``.
     """

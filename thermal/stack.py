@@ -214,7 +214,7 @@ class Stack:
         return marked or (0,)
 
     def footprint(self, l: int, die_bounds) -> tuple[float, float, float, float]:
-        """``(x0, y0, x1, y1)`` of layer ``l``'s footprint in m.
+        """Layer ``l``'s footprint as a box ``(x0, y0, x1, y1)``, m.
 
         Parameters
         ----------

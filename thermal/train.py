@@ -58,9 +58,9 @@ def _log_uniform(rng, lo, hi, size=None):
     return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
 
 
-def _split_rect(rng, rect, n):
-    """Guillotine ``rect`` (x0, y0, x1, y1) into ``n`` pieces: (n, 4) rows of (left, bottom, w, h)."""
-    return slicing_rects(n, int(rng.integers(2**31)), die=tuple(rect))
+def _split_box(rng, box, n):
+    """Guillotine ``box`` (x0, y0, x1, y1) into ``n`` pieces: (n, 4) rects (left, bottom, w, h)."""
+    return slicing_rects(n, int(rng.integers(2**31)), die=tuple(box))
 
 
 def _slicing(rng, die_w, die_h):
@@ -81,7 +81,7 @@ def _cores(rng, die_w, die_h):
     for i in range(nx):
         for j in range(ny):
             x0, y0 = i * cw, cache_frac * die_h + j * ch
-            units = _split_rect(rng, (x0, y0, x0 + cw, y0 + ch), int(rng.integers(4, 14)))
+            units = _split_box(rng, (x0, y0, x0 + cw, y0 + ch), int(rng.integers(4, 14)))
             d = _log_uniform(rng, 1e5, 1e6, len(units))
             hot = int(np.argmin(units[:, 2] * units[:, 3]))
             d[hot] = _log_uniform(rng, 1e6, 5e6)
@@ -127,7 +127,7 @@ def _hot_spot(rng, die_w, die_h):
                 rects.append(np.array([[x0, y0, x1 - x0, y1 - y0]]))
                 density.append(np.array([base * _log_uniform(rng, 30, 1000)]))
             else:
-                pieces = _split_rect(rng, (xs[i], ys[j], xs[i + 1], ys[j + 1]), int(rng.integers(1, 4)))
+                pieces = _split_box(rng, (xs[i], ys[j], xs[i + 1], ys[j + 1]), int(rng.integers(1, 4)))
                 rects.append(pieces)
                 density.append(base * rng.uniform(0.2, 1.5, len(pieces)))
     return np.vstack(rects), np.concatenate(density)
