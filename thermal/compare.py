@@ -117,28 +117,26 @@ def _read_run(folder: Path) -> Side:
     vtu = folder / "field.vtu"
     if not blocks.is_file():
         raise InputError("not a 'thermal solve --out' folder: no blocks.csv", file=str(folder))
-    with open(blocks, newline="", encoding="utf-8") as f:
-        table = list(csv.DictReader(f))
-    try:
-        names = tuple(r["block"] for r in table)
-        max_K = np.array([float(r["max_K"]) for r in table])
-        mean_K = np.array([float(r["mean_K"]) for r in table])
-        layer = table[0]["layer"] if table else ""
-    except (KeyError, ValueError) as e:
-        raise InputError(f"blocks.csv is not thermal's ({e})", file=str(blocks)) from None
+    from .io import blocks_csv
+    from .io.vtu import read_vtu
+
+    table = blocks_csv.read(blocks)
+    names, max_K, mean_K = table.names, table.max_K, table.mean_K
+    layer = table.layers[0] if table.layers else ""
     if not vtu.is_file():
         return Side(str(folder), "run", names, max_K, mean_K)
-    import meshio
-
-    mesh = meshio.read(vtu)
+    try:
+        points, triangles, point_data, cell_data = read_vtu(vtu)
+    except ValueError as e:
+        raise InputError(str(e).removeprefix(f"{vtu}: "), file=str(vtu)) from None
     key = f"T_{layer}_K"
-    if key not in mesh.point_data:
-        raise InputError(f"field.vtu has no {key}", file=str(vtu))
-    triangles = mesh.get_cells_type("triangle")
-    values = np.asarray(mesh.point_data[key], dtype=np.float64)
-    block = np.asarray(mesh.get_cell_data("block", "triangle"), dtype=np.int64)
+    for name, data in ((key, point_data), ("block", cell_data)):
+        if name not in data:
+            raise InputError(f"field.vtu has no {name}", file=str(vtu))
+    values = np.asarray(point_data[key], dtype=np.float64)
+    block = np.asarray(cell_data["block"], dtype=np.int64)
     on_layer = np.isfinite(values[triangles]).all(axis=1)
-    return Side(str(folder), "run", names, max_K, mean_K, np.asarray(mesh.points[:, :2], float),
+    return Side(str(folder), "run", names, max_K, mean_K, np.asarray(points, float),
                 triangles[on_layer], values, block[on_layer])
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import secrets
@@ -207,15 +205,12 @@ class Solution:
         return {"timings_s": {k: round(float(v), 4) for k, v in self.timings_s.items()}}
 
     def blocks_csv(self) -> str:
-        """The content of blocks.csv."""
-        out = io.StringIO()
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(["block", "layer", "max_K", "mean_K", "min_K"])
+        """The content of blocks.csv (:mod:`thermal.io.blocks_csv`)."""
+        from .io import blocks_csv
+
         b = self.blocks
-        for i, name in enumerate(b.names):
-            w.writerow([name, b.layer_of(i), f"{b.max_K[i]:.4f}", f"{b.mean_K[i]:.4f}",
-                        f"{b.min_K[i]:.4f}"])
-        return out.getvalue()
+        return blocks_csv.dumps(b.names, [b.layer_of(i) for i in range(len(b.names))], b.max_K,
+                                b.mean_K, b.min_K)
 
     def plot(self, path=None, kind: str = "heatmap", units: str = "C"):
         """Draw the power layer's temperature (``kind="heatmap"``), the mesh (``"mesh"``), or
