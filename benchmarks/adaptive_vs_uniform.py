@@ -176,13 +176,13 @@ def timed_solve(key: str, strategy: str, tolerance: float, max_dofs: int, repeat
             "blas": blas_description(), "memory_method": memory_method}
 
 
-def exact_values(floorplan, power_w, stack, snapped_rects) -> dict:
-    """Exact block max, block mean and peak (K, power layer) on the snapped block rectangles
+def exact_values(floorplan, power_w, stack, snapped_boxes) -> dict:
+    """Exact block max, block mean and peak (K, power layer) on the snapped blocks, as boxes
     ``(x0, y0, x1, y1)``, and the seconds it took."""
     from thermal.gallery import exact_solution
 
     t = time.perf_counter()
-    r = snapped_rects
+    r = snapped_boxes
     exact = exact_solution(tuple(floorplan.bounds),
                            np.c_[r[:, 0], r[:, 1], r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]], power_w,
                            [(layer.thickness_m, layer.conductivity) for layer in stack.layers],
@@ -278,7 +278,7 @@ def analyse(key: str, tolerance: float, max_dofs: int, ladder: bool,
             for t in sorted(set(convergence) | {tolerance}, reverse=True)}
     target = min((tolerance,) + tuple(convergence))
     return {"n_blocks": len(power_w), "power_w": float(power_w.sum()),
-            "exact": exact, "snapped_rects": np.array(mesh.block_rects),
+            "exact": exact, "snapped_boxes": np.array(mesh.block_rects),
             "ladder": uniform_ladder(mesh, stack, power_w, die, exact, target, max_dofs)
             if ladder else [], "adapted": runs}
 
@@ -525,8 +525,8 @@ def notes(results: list[dict], args, tolerance: float) -> list[str]:
                             f"{est['estimate_K']:.4f} K; rerun {ad['dofs']:,} DOFs, "
                             f"{ad['estimate_K']:.4f} K)")
         for run in res["runs"].values():
-            if run and "failed" not in run and "snapped_rects" in res["analysis"] and not \
-                    np.allclose(run["block_rects"], res["analysis"]["snapped_rects"], rtol=0,
+            if run and "failed" not in run and "snapped_boxes" in res["analysis"] and not \
+                    np.allclose(run["block_rects"], res["analysis"]["snapped_boxes"], rtol=0,
                                 atol=1e-12):
                 mismatch.append(f"{res['key']} (snapped blocks differ)")
     lines.append("- Consistency: the effectivity run reproduced the timed estimator run (final "

@@ -245,7 +245,7 @@ def analyse(spec: tuple, tolerance: float, ladder: bool, ladder_max_dofs: int,
     try:
         exact = exact_for(floorplan, case["power"], stack, snapped_to=mesh)
     except ValueError as exc:  # per-block conductivity kept, or a layer off the footprint
-        return {"no_exact": str(exc), "snapped_rects": r}
+        return {"no_exact": str(exc), "snapped_boxes": r}
     peak_K, peak_x, peak_y = exact.peak(stack.power_layers[0])
     values = {"max": exact.block_max(stack.power_layers[0]),
               "mean": exact.block_mean(stack.power_layers[0]), "peak": peak_K,
@@ -253,7 +253,7 @@ def analyse(spec: tuple, tolerance: float, ladder: bool, ladder_max_dofs: int,
               "seconds": time.perf_counter() - t}
     levels = uniform_ladder(mesh, stack, power_w, floorplan.bounds, values, tolerance,
                             ladder_max_dofs) if ladder else []
-    return {"exact": values, "snapped_rects": r, "ladder": levels}
+    return {"exact": values, "snapped_boxes": r, "ladder": levels}
 
 
 # ------------------------------------------------------------------------------------------
@@ -278,7 +278,7 @@ def hotspot_hit(run: dict, analysis: dict) -> dict | None:
         return None
     x, y = run["hotspot"]["x_m"], run["hotspot"]["y_m"]
     distance = float(np.hypot(x - exact["peak_xy"][0], y - exact["peak_xy"][1]))
-    x0, y0, x1, y1 = analysis["snapped_rects"][int(np.argmax(exact["max"]))]
+    x0, y0, x1, y1 = analysis["snapped_boxes"][int(np.argmax(exact["max"]))]
     inside = bool(x0 <= x <= x1 and y0 <= y <= y1)
     return {"hit": distance <= HIT_RADIUS_M or inside, "distance_mm": 1e3 * distance,
             "inside": inside, "predicted_K": run["hotspot"]["temperature_K"],
@@ -528,9 +528,9 @@ def notes(results: list[dict], args, strategies) -> list[str]:
            "replaced by the die's (so every case has the exact solution)."),
     ]
     mismatch = [res["key"] for res in results if "load_failed" not in res
-                and "snapped_rects" in res["analysis"]
+                and "snapped_boxes" in res["analysis"]
                 for run in res["runs"].values() if _ok(run) and not np.allclose(
-                    run["block_rects"], res["analysis"]["snapped_rects"], rtol=0, atol=1e-12)]
+                    run["block_rects"], res["analysis"]["snapped_boxes"], rtol=0, atol=1e-12)]
     lines.append("- Consistency: every final mesh kept the initial mesh's snapped blocks"
                  + (" in every case." if not mismatch else
                     f" except in {', '.join(sorted(set(mismatch)))}."))

@@ -66,7 +66,7 @@ def load_case():
     stack : Stack
     power_w : (B,) block powers in floorplan order, W
     die : (x0, y0, x1, y1) in m
-    layer_rects : (L, 4) layer footprints, (x0, y0, x1, y1)
+    layer_boxes : (L, 4) layer footprints, (x0, y0, x1, y1)
     block_rects : (B, 4) blocks as (left, bottom, width, height)
     """
     import thermal
@@ -77,18 +77,18 @@ def load_case():
     power_w = power_vector(floorplan, thermal.read_ptrace(PTRACE).mean())
     stack = Stack.read(STACK)
     die = tuple(float(v) for v in floorplan.bounds)
-    layer_rects = np.array([stack.footprint(i, die) for i in range(len(stack.layers))])
+    layer_boxes = np.array([stack.footprint(i, die) for i in range(len(stack.layers))])
     block_rects = np.c_[floorplan.left_m, floorplan.bottom_m, floorplan.width_m,
                         floorplan.height_m]
-    return stack, power_w, die, layer_rects, block_rects
+    return stack, power_w, die, layer_boxes, block_rects
 
 
-def coarsest_mesh(layer_rects, block_rects, die):
+def coarsest_mesh(layer_boxes, block_rects, die):
     """Level 0: the uniform strategy's initial mesh (size bound 1/24 of the die's shorter side)."""
     from thermal.mesh import initial_mesh
     from thermal.strategies import _die_size_fn
 
-    return initial_mesh(block_rects, layer_rects, size_fn=_die_size_fn(die))
+    return initial_mesh(block_rects, layer_boxes, size_fn=_die_size_fn(die))
 
 
 def _proc_status_mib(field: str) -> float | None:
@@ -243,11 +243,11 @@ def measure_level(level: int, amg_max_dofs: float, direct_max_dofs: float,
     from thermal.assemble import assemble
     from thermal.fields import block_stats, layer_fields
 
-    stack, power_w, die, layer_rects, block_rects = load_case()
+    stack, power_w, die, layer_boxes, block_rects = load_case()
     n_layers = len(stack.layers)
     baseline, memory_method = reset_peak_rss()
 
-    mesh = coarsest_mesh(layer_rects, block_rects, die)
+    mesh = coarsest_mesh(layer_boxes, block_rects, die)
     system, assemble_s = fastest(repeat if level == 0 else 1, assemble, mesh, stack, power_w,
                                  None, die)
     refine_s = 0.0
@@ -296,11 +296,11 @@ def measure_in_fresh_process(level: int, *args) -> dict:
         return {"level": level, "crashed": True}
 
 
-def exact_block_values(die, stack, power_w, snapped_rects):
+def exact_block_values(die, stack, power_w, snapped_boxes):
     """Exact block max and mean (K, absolute) on the power layer for the snapped geometry."""
     from thermal.gallery import exact_solution
 
-    r = snapped_rects
+    r = snapped_boxes
     exact = exact_solution(die, np.c_[r[:, 0], r[:, 1], r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]],
                            power_w, [(layer.thickness_m, layer.conductivity)
                                      for layer in stack.layers],
@@ -464,8 +464,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     t_start, load_start = time.perf_counter(), _load_average()
     started = time.strftime("%Y-%m-%d %H:%M")
-    stack, power_w, die, layer_rects, block_rects = load_case()
-    snapped = coarsest_mesh(layer_rects, block_rects, die).block_rects
+    stack, power_w, die, layer_boxes, block_rects = load_case()
+    snapped = coarsest_mesh(layer_boxes, block_rects, die).block_rects
     exact_max, exact_mean = exact_block_values(die, stack, power_w, snapped)
 
     if args.blas_threads is not None:  # read by the spawned processes when numpy loads

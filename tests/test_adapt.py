@@ -60,8 +60,8 @@ def _exact(mesh, fp, power_w, stack):
 
 def _adapt(fp, power_w, stack, tolerance=0.1, block_tolerance=None):
     die = fp.bounds
-    layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
-    mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_rects,
+    layer_boxes = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
+    mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_boxes,
                         size_fn=_die_size_fn(die))
     if block_tolerance is None:
         block_tolerance = np.full(len(power_w), tolerance)
@@ -175,8 +175,8 @@ def test_indicator_ignores_nodes_a_layer_does_not_have():
     fp, power = EV6, power_vector(EV6, GCC.mean())
     stack = Stack.default()
     die = fp.bounds
-    layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
-    mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_rects,
+    layer_boxes = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
+    mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_boxes,
                         size_fn=_die_size_fn(die))
     result = adaptive_solve(mesh, stack, power, np.full(len(power), 1e3), 1e3, None, die)
     rise = np.nanmax(result.coarse_theta)
@@ -210,8 +210,8 @@ def test_a_scaled_correction_bisects_as_far_as_the_indicator_asks():
 def test_a_scaled_correction_meets_the_tolerance_and_deeper_bisection_takes_fewer_rounds():
     fp, power_w = _hot_spot_case()
     die = fp.bounds
-    layer_rects = np.array([STACK3.footprint(l, die) for l in range(len(STACK3.layers))])
-    mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_rects,
+    layer_boxes = np.array([STACK3.footprint(l, die) for l in range(len(STACK3.layers))])
+    mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_boxes,
                         size_fn=_die_size_fn(die))
     tol = np.full(len(power_w), 0.1)
     def run(**options):
