@@ -136,7 +136,8 @@ def write(path: str | os.PathLike, power_map: PowerMap) -> None:
     if suffix == ".npy":
         if power_map.extent is not None:
             raise ValueError("a .npy power map holds no extent: write a .csv")
-        tmp = os.path.join(os.path.dirname(file) or ".", f".{os.path.basename(file)}.tmp{os.getpid()}.npy")
+        folder, name = os.path.split(file)
+        tmp = os.path.join(folder or ".", f".{name}.tmp{os.getpid()}.npy")
         try:
             np.save(tmp, np.asarray(power_map.watts))
             os.replace(tmp, file)
