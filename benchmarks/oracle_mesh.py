@@ -97,12 +97,15 @@ def pointwise_error(mesh, theta: np.ndarray, grid: ExactGrid) -> np.ndarray:
 
 def marked(rule: str, mesh, indicator: np.ndarray, over: np.ndarray, tol: float) -> np.ndarray:
     """Triangles to bisect under ``rule`` (see the module notes)."""
-    if rule == "sup":
-        return indicator > tol
-    from thermal.adapt import marked_in_regions
+    from thermal.adapt import Regions, mark
 
-    # blocks as block_stats counts them (overlaps included)
-    return marked_in_regions(mesh.tri_cover(), indicator, over, float(rule.split()[1]))
+    if rule == "sup":   # only the third rule of mark(), at once the target
+        return mark(indicator, tol, fraction=None, theta=None, above=1.0).mask
+    # only the region rule; blocks as block_stats counts them (overlaps included)
+    cover = mesh.tri_cover()
+    regions = [Regions(cover, np.full(cover.shape[1], tol), np.where(over, 2.0, 0.0))]  # 2: over
+    return mark(indicator, tol, regions, fraction=float(rule.split()[1]), theta=None,
+                above=None).mask
 
 
 def oracle_run(mesh0, stack, power_w, die, grid: ExactGrid, exact: dict, rule: str,

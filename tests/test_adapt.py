@@ -10,7 +10,8 @@ import scipy.sparse as sp
 
 import thermal
 from thermal import adapt
-from thermal.adapt import (_scaled_times, adaptive_solve, marked_dorfler, marked_in_regions)
+from thermal.adapt import (Regions, _scaled_times, adaptive_solve, mark, marked_dorfler,
+                           marked_in_regions)
 from thermal.floorplan import make_floorplan
 from thermal.gallery import exact_solution
 from thermal.mesh import initial_mesh
@@ -154,6 +155,22 @@ def test_a_region_over_its_tolerance_marks_its_triangles_down_to_the_fraction():
     assert marked_in_regions(cover, indicator, over).tolist() == [1, 1, 0, 0, 0, 0]
     assert marked_in_regions(cover, indicator, over, 0.1).tolist() == [1, 1, 1, 0, 0, 0]
     assert marked_in_regions(cover, indicator, over, 0.0).tolist() == [1, 1, 1, 1, 0, 0]
+
+
+def test_the_marking_rule_holds_each_triangle_to_its_regions_tolerance():
+    # region 0 (triangles 0-3, tolerance 0.5) is over; region 1 (4-5, tolerance 0.05) is within
+    cover = sp.csr_matrix((np.ones(6), ([0, 1, 2, 3, 4, 5], [0, 0, 0, 0, 1, 1])), shape=(6, 2))
+    indicator = np.array([1.0, 0.6, 0.3, 0.05, 0.2, 0.01])
+    regions = [Regions(cover, np.array([0.5, 0.05]), np.array([3.0, 0.5]))]
+    mask, target = mark(indicator, 1.0, regions)
+    # targets: region 1's tolerance, the rest held to the over region's 0.5
+    assert target.tolist() == [0.5, 0.5, 0.5, 0.5, 0.05, 0.05]
+    # region rule: 0 and 1 (at least half of 1.0); over twice the target: 4 (0.2 > 0.1)
+    assert mask.tolist() == [True, True, False, False, True, False]
+    only_regions = mark(indicator, 1.0, regions, theta=None, above=None).mask
+    assert only_regions.tolist() == [True, True, False, False, False, False]
+    assert mark(indicator, 0.25, fraction=None, theta=None, above=1.0).mask.tolist() == [
+        True, True, True, False, False, False]
 
 
 def test_estimator_strategy_through_the_api_is_deterministic():
