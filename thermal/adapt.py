@@ -13,7 +13,7 @@ meant to be nearly right, and a block it leaves over its tolerance is mostly too
 much of its area, so its corrections (``scaled=True``) mark down to a tenth
 (:data:`CORRECTION_BLOCK_FRACTION`), and may bisect each marked triangle as often as its excess
 over the tolerance asks (:func:`correction_bisections`, up to :data:`MAX_BISECTIONS`, which the
-validation set put at 1).
+validation set put at 1). The whole marking rule is :func:`mark`.
 """
 
 from __future__ import annotations
@@ -360,7 +360,8 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
                            history=history, timings=timings)
 
         t = time.perf_counter()
-        # blocks of several layers overlap: each block's own triangles, from the cover
+        # a one-layer floorplan marks by each triangle's own block; blocks of several layers
+        # overlap: each block's triangles from the cover
         regions = [Regions(mesh.tri_cover(), block_tolerance, over,
                            own_block_cover(mesh, len(over)) if block_layer is None else None)]
         if in_rect is not None:
