@@ -51,11 +51,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark, when imported
-from solver_scaling import (_load_average, blas_description, environment, fastest,  # noqa: E402
-                            peak_rss_mib, reset_peak_rss)
+from harness import (DASH, FLOORPLANS, blas_description, environment, fastest,  # noqa: E402
+                     hot_spot_case, random_case, shipped_case, source_digest)
+from harness import cell as _g  # noqa: E402
+from harness import load_average as _load_average  # noqa: E402
+from harness import markdown_table as _rows_table  # noqa: E402
+from solver_scaling import peak_rss_mib, reset_peak_rss  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-FLOORPLANS = ROOT / "floorplans"
 STACK = FLOORPLANS / "ev6_3layer.toml"
 
 TOLERANCE_K = 0.1
@@ -67,48 +69,10 @@ of the exact solution and of the estimate's own floor)."""
 QUICK_CASES = ("ev6", "random-40")
 FULL_CASES = ("ev6", "random-40", "random-100", "hot-spot", "manycore-208", "random-1024")
 CONVERGENCE_CASE = "hot-spot"
-DASH = "—"
 
 
 # ------------------------------------------------------------------------------------------
 # Cases
-
-
-def random_case(n_blocks: int, seed: int):
-    """Guillotine floorplan on a 12 mm x 10 mm die; 70% of the blocks active at a random density
-    of 0–1 W/mm² (about 40 W in all, whatever the block count), the rest idle."""
-    from thermal.floorplan import make_floorplan
-    from thermal.gallery import slicing_rects
-
-    rects = slicing_rects(n_blocks, seed)
-    rng = np.random.default_rng(seed)
-    density_w_m2 = 1e6 * rng.uniform(0.0, 1.0, n_blocks) * (rng.random(n_blocks) < 0.7)
-    floorplan = make_floorplan([f"b{i}" for i in range(n_blocks)], *rects.T)
-    return floorplan, density_w_m2 * rects[:, 2] * rects[:, 3]
-
-
-def hot_spot_case():
-    """A 10 mm die cut into 3 x 3 blocks whose middle one is 0.3 mm x 0.3 mm at 20 W/mm², 100x
-    the 0.2 W/mm² of the others (22 W in all, the hot block 1.8 W)."""
-    from thermal.floorplan import make_floorplan
-
-    xs = [0.0, 4.0e-3, 4.3e-3, 10e-3]
-    ys = [0.0, 5.0e-3, 5.3e-3, 10e-3]
-    rects = np.array([(xs[j], ys[i], xs[j + 1] - xs[j], ys[i + 1] - ys[i])
-                      for i in range(3) for j in range(3)])
-    density_w_m2 = np.full(9, 2e5)
-    density_w_m2[4] = 2e7
-    names = [f"r{i}c{j}" for i in range(3) for j in range(3)]
-    return make_floorplan(names, *rects.T), density_w_m2 * rects[:, 2] * rects[:, 3]
-
-
-def shipped_case(floorplan: str, trace: str):
-    """A shipped floorplan and the mean of its power trace."""
-    import thermal
-    from thermal.power import power_vector
-
-    fp = thermal.read_floorplan(FLOORPLANS / floorplan)
-    return fp, power_vector(fp, thermal.read_ptrace(FLOORPLANS / trace).mean())
 
 
 CASES = {
@@ -303,13 +267,6 @@ def in_fresh_process(fn, *args) -> dict:
 # Report
 
 
-def _g(x: float, digits: int = 3) -> str:
-    """A number in a table cell: a dash for missing, scientific when small."""
-    if x is None or not np.isfinite(x):
-        return DASH
-    return f"{x:.{digits}f}" if abs(x) >= 10 ** -(digits - 1) else f"{x:.1e}"
-
-
 def run_errors(run: dict, exact: dict) -> dict:
     """True errors (K) of a timed run against the exact values."""
     return {"max": float(np.nanmax(np.abs(run["block_max_K"] - exact["max"]))),
@@ -320,12 +277,6 @@ def run_errors(run: dict, exact: dict) -> dict:
 def needed_uniform(ladder: list[dict], tolerance: float) -> dict | None:
     """The coarsest uniform level within ``tolerance`` (true error), None if none was."""
     return next((lv for lv in ladder if max(lv["err_max"], lv["err_mean"]) <= tolerance), None)
-
-
-def _rows_table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
-    """A Markdown table, the first ``left`` columns left-aligned, the rest right-aligned."""
-    align = [":--"] * left + ["--:"] * (len(header) - left)
-    return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, align] + rows)
 
 
 def main_table(results: list[dict]) -> str:
@@ -551,16 +502,6 @@ def case_lines(results: list[dict]) -> str:
 
 # ------------------------------------------------------------------------------------------
 # Driver
-
-
-def source_digest() -> str:
-    """A short hash of the package's sources: others may edit them while the benchmark runs."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "thermal").rglob("*.py")):
-        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -20,27 +20,22 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
+from harness import ROOT, interleaved, median
 
 
-def _timed(command: list[str]) -> float:
-    t = time.perf_counter()
+def _run(command: list[str]) -> None:
     run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
                          env={**os.environ, "MPLBACKEND": "Agg"})
-    wall = time.perf_counter() - t
     if run.returncode != 0:
         raise SystemExit(f"cli_time: {' '.join(command)} failed:\n{run.stderr[-2000:]}")
-    return wall
 
 
 def main(argv=None) -> int:
@@ -53,18 +48,23 @@ def main(argv=None) -> int:
     solve = [sys.executable, "-m", "thermal", "solve", args.floorplan, "--power", args.power]
     if args.stack:
         solve += ["--stack", args.stack]
-    walls = {"import": [], "no plots": [], "plots": []}
     phases: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            walls["import"].append(_timed([sys.executable, "-c", "import thermal.cli"]))
-            out = Path(tmp) / f"bare{r}"
-            walls["no plots"].append(_timed(solve + ["--out", str(out), "--no-plots"]))
-            out = Path(tmp) / f"plots{r}"
-            walls["plots"].append(_timed(solve + ["--out", str(out)]))
-            for k, v in json.loads((out / "timings.json").read_text())["timings_s"].items():
+        count = {"bare": itertools.count(), "plots": itertools.count()}
+
+        def solved(tag: str, *extra: str):
+            return lambda: _run(solve + ["--out", str(Path(tmp) / f"{tag}{next(count[tag])}"),
+                                         *extra])
+
+        def after_round(r: int) -> None:
+            timings = json.loads((Path(tmp) / f"plots{r}" / "timings.json").read_text())
+            for k, v in timings["timings_s"].items():
                 phases.setdefault(k, []).append(v)
             print(f"round {r + 1}/{args.rounds} done", flush=True)
+
+        walls = interleaved({"import": lambda: _run([sys.executable, "-c", "import thermal.cli"]),
+                             "no plots": solved("bare", "--no-plots"),
+                             "plots": solved("plots")}, args.rounds, after_round)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\n### `thermal solve {args.floorplan} --power {args.power}"
           f"{' --stack ' + args.stack if args.stack else ''}`, {args.rounds} rounds "
@@ -72,9 +72,9 @@ def main(argv=None) -> int:
     print("| variant | median s | min s | max s |")
     print("| :-- | --: | --: | --: |")
     for k, v in walls.items():
-        print(f"| {k} | {np.median(v):.2f} | {min(v):.2f} | {max(v):.2f} |")
+        print(f"| {k} | {v['median_s']:.2f} | {v['min_s']:.2f} | {v['max_s']:.2f} |")
     print("\nPhases thermal times itself (median s, the `plots` runs): "
-          + ", ".join(f"{k} {np.median(v):.2f}" for k, v in phases.items()))
+          + ", ".join(f"{k} {median(v):.2f}" for k, v in phases.items()))
     return 0
 
 

@@ -31,21 +31,19 @@ as the 60 µm strips are finer than the raster's 42 µm... 135 µm cells on SCC'
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from harness import ROOT  # noqa: E402  (and this checkout's thermal first on the path)
 
 import thermal  # noqa: E402
 import thermal.adapt as adapt  # noqa: E402
 from thermal.power import power_vector  # noqa: E402
 from thermal.refine import refined_uniform  # noqa: E402
-from thermal.solve import block_stats, steady_field  # noqa: E402
+from thermal.fields import block_stats, steady_field  # noqa: E402
 
 
 def framed(n: int, folder: Path, uniform: bool) -> tuple:

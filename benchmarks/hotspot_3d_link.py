@@ -20,15 +20,12 @@ block centre's temperature):
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness import ROOT  # noqa: E402  (and this checkout's thermal first on the path)
 
 import thermal.assemble as assemble  # noqa: E402
 from thermal.inputs import load_inputs  # noqa: E402

@@ -68,7 +68,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmar
 from adaptive_vs_uniform import (DASH, EFFECTIVITY_FLOOR_K, STACK, TOLERANCE_K, _g,  # noqa: E402
                                  _rows_table, in_fresh_process, initial, needed_uniform,
                                  run_errors, source_digest, uniform_ladder)
-from solver_scaling import _load_average, blas_description, environment  # noqa: E402
+from harness import blas_description, environment, median  # noqa: E402
+from harness import load_average as _load_average  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data" / "hotspot"
@@ -289,11 +290,6 @@ def hotspot_hit(run: dict, analysis: dict) -> dict | None:
 # Report
 
 
-def _median(values) -> float:
-    values = [v for v in values if v is not None and np.isfinite(v)]
-    return float(np.median(values)) if values else float("nan")
-
-
 def _status(run) -> str | None:
     """The cell text of a run that gave no result, None for one that did."""
     if run is None:
@@ -328,12 +324,12 @@ def summary_table(results: list[dict], strategies, tolerance: float) -> str:
                 ratios_time.append(run["seconds"] / uni["seconds"])
         failed = sum(1 for _, run in runs if run and "failed" in run)
         rows.append([s, f"{len(ok)} / {len(runs)}" + (f" (**{failed} failed**)" if failed else ""),
-                     f"{_g(max(err))} / {_g(_median(err))}" if err else DASH,
+                     f"{_g(max(err))} / {_g(median(err))}" if err else DASH,
                      f"{within} / {len(err)}" if err else DASH,
-                     f"{_median([r['dofs'] for _, r in ok]):,.0f}" if ok else DASH,
-                     _g(_median([r["solves"] for _, r in ok]), 1) if ok else DASH,
-                     _g(_median([r["seconds"] for _, r in ok]), 2) if ok else DASH,
-                     _g(_median(ratios_dofs), 3), _g(_median(ratios_time), 2)])
+                     f"{median([r['dofs'] for _, r in ok]):,.0f}" if ok else DASH,
+                     _g(median([r["solves"] for _, r in ok]), 1) if ok else DASH,
+                     _g(median([r["seconds"] for _, r in ok]), 2) if ok else DASH,
+                     _g(median(ratios_dofs), 3), _g(median(ratios_time), 2)])
     need = [(res, needed_uniform(res["analysis"].get("ladder") or [], tolerance))
             for res in results if "load_failed" not in res]
     need = [(res, lv) for res, lv in need if lv is not None]
@@ -342,10 +338,10 @@ def summary_table(results: list[dict], strategies, tolerance: float) -> str:
         ratio = [lv["dofs"] / res["runs"]["uniform"]["dofs"] for res, lv in need
                  if _ok(res["runs"].get("uniform"))]
         rows.append([f"uniform needed (first level ≤ {tolerance:g} K true)", f"{len(need)}",
-                     f"{_g(max(err))} / {_g(_median(err))}", f"{len(need)} / {len(need)}",
-                     f"{_median([lv['dofs'] for _, lv in need]):,.0f}",
-                     _g(_median([lv["level"] + 1 for _, lv in need]), 1), DASH,
-                     _g(_median(ratio), 3), DASH])
+                     f"{_g(max(err))} / {_g(median(err))}", f"{len(need)} / {len(need)}",
+                     f"{median([lv['dofs'] for _, lv in need]):,.0f}",
+                     _g(median([lv["level"] + 1 for _, lv in need]), 1), DASH,
+                     _g(median(ratio), 3), DASH])
     return _rows_table(header, rows)
 
 
@@ -365,7 +361,7 @@ def limits_section(results: list[dict], strategies) -> list[str]:
         lines.append("- Estimate over true error (the worst block max or mean, cases with an exact "
                      "solution and a true error above "
                      f"{EFFECTIVITY_FLOOR_K:g} K), median (min–max): " + "; ".join(
-                         f"{s} {_g(_median(r), 3)} ({_g(min(r), 3)}–{_g(max(r), 3)})"
+                         f"{s} {_g(median(r), 3)} ({_g(min(r), 3)}–{_g(max(r), 3)})"
                          for s, r in pessimism.items())
                      + ". An answer whose estimate meets the tolerance is this many times more "
                      "accurate than the tolerance asks, and a P1 mesh's error goes as 1 / DOFs.")
@@ -379,8 +375,8 @@ def limits_section(results: list[dict], strategies) -> list[str]:
                 share.append(fixed / ml["seconds"])
         if rest:
             lines.append(f"- ml's wall time less its prediction and meshing (the initial mesh "
-                         f"included), over uniform's whole wall time: median {_g(_median(rest), 2)} "
-                         f"per case; prediction and meshing are a median {_g(_median(share), 2)} "
+                         f"included), over uniform's whole wall time: median {_g(median(rest), 2)} "
+                         f"per case; prediction and meshing are a median {_g(median(share), 2)} "
                          f"of ml's own time.")
     return lines or ["- no runs to compare"]
 

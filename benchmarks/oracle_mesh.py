@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmar
 from adaptive_vs_uniform import (initial, source_digest, true_errors, uniform_ladder,  # noqa: E402
                                  worst)
 from ml_mesh import MAX_BLOCKS, N_CASES, SEED_BASE, load_case, reference_specs  # noqa: E402
-from solver_scaling import blas_description, environment  # noqa: E402
+from harness import blas_description, environment, markdown_table, median  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "oracle_mesh.md"
 TOLERANCE_K = 0.1
@@ -97,12 +97,15 @@ def pointwise_error(mesh, theta: np.ndarray, grid: ExactGrid) -> np.ndarray:
 
 def marked(rule: str, mesh, indicator: np.ndarray, over: np.ndarray, tol: float) -> np.ndarray:
     """Triangles to bisect under ``rule`` (see the module notes)."""
-    if rule == "sup":
-        return indicator > tol
-    from thermal.adapt import marked_in_regions
+    from thermal.adapt import Regions, mark
 
-    # blocks as block_stats counts them (overlaps included)
-    return marked_in_regions(mesh.tri_cover(), indicator, over, float(rule.split()[1]))
+    if rule == "sup":   # only the third rule of mark(), at once the target
+        return mark(indicator, tol, fraction=None, theta=None, above=1.0).mask
+    # only the region rule; blocks as block_stats counts them (overlaps included)
+    cover = mesh.tri_cover()
+    regions = [Regions(cover, np.full(cover.shape[1], tol), np.where(over, 2.0, 0.0))]  # 2: over
+    return mark(indicator, tol, regions, fraction=float(rule.split()[1]), theta=None,
+                above=None).mask
 
 
 def oracle_run(mesh0, stack, power_w, die, grid: ExactGrid, exact: dict, rule: str,
@@ -187,12 +190,6 @@ def _n(v) -> str:
     return f"{v:,}" if v else "—"
 
 
-def _median(rows, fn) -> float:
-    values = [fn(r) for r in rows]
-    values = [v for v in values if v is not None]
-    return float(np.median(values)) if values else float("nan")
-
-
 def summary_lines(results: list[dict]) -> list[str]:
     """Medians: the strategies' and floors' over every case with an exact solution, the
     oracle's over the cases where a rule reached the tolerance."""
@@ -217,7 +214,7 @@ def summary_lines(results: list[dict]) -> list[str]:
     ]
     lines = [f"### Medians ({len(have)} cases with an exact solution, the oracle reached the "
              f"tolerance on {len(ok)})", "", "| quantity | cases | median |", "| :-- | --: | --: |"]
-    lines += [f"| {name} | {len(rs)} | {_median(rs, fn):.3f} |" for name, rs, fn in rows]
+    lines += [f"| {name} | {len(rs)} | {median(map(fn, rs)):.3f} |" for name, rs, fn in rows]
     counts = [("floor 1/24 above 10% of the uniform strategy", have,
                lambda r: r["floor"]["uniform"] > 0.1 * r["uniform"]),
               ("floor ml above 10% of the uniform strategy", have,
@@ -240,8 +237,7 @@ def report(results: list[dict], command: str, started: str, seconds: float) -> s
                "uniform strategy", "uniform needed", "estimator", "ml"]
               + [f"oracle {rule}" for rule in RULES]
               + ["oracle / uniform strategy", "oracle / uniform needed", "ml / oracle"])
-    lines += ["| " + " | ".join(header) + " |",
-              "| :-- | " + " | ".join(["--:"] * (len(header) - 1)) + " |"]
+    lines += markdown_table(header, []).split("\n")
     for r in results:
         if "no_exact" in r:
             lines.append(f"| {r['key']} | {r['n_blocks']} | no exact solution: {r['no_exact']} |")

@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
+from harness import FLOORPLANS, fastest  # this checkout's thermal first on the path
 
 import thermal
 from thermal.gallery import exact_for
 
-ROOT = Path(__file__).resolve().parent.parent
-FLOORPLANS = ROOT / "floorplans"
 sys.path.insert(0, str(FLOORPLANS))
 from make_ev6_map import ev6_map  # noqa: E402  (a script beside the shipped map)
 
@@ -44,12 +41,8 @@ def stacks() -> dict:
 
 def timed(fp, power, stack, strategy: str, repeat: int):
     """The solution and the best wall time of ``repeat`` solves."""
-    best, sol = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        sol = thermal.solve(fp, power, stack, mesh=strategy, sublayers="off")  # exact's model
-        best = min(best, time.perf_counter() - t)
-    return sol, best
+    return fastest(repeat, thermal.solve, fp, power, stack, mesh=strategy,
+                   sublayers="off")  # exact's model
 
 
 def true_error(sol, exact) -> float:

@@ -33,10 +33,8 @@ import argparse
 import math
 import multiprocessing
 import os
-import platform
 import resource
 import shlex
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -45,7 +43,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling harness, when imported
+from harness import DASH, ROOT, blas_description, environment, fastest  # noqa: E402
+from harness import load_average as _load_average  # noqa: E402
+
 FLOORPLAN = ROOT / "floorplans" / "ev6.flp"
 PTRACE = ROOT / "floorplans" / "gcc.ptrace"
 STACK = ROOT / "floorplans" / "ev6_3layer.toml"
@@ -54,8 +55,6 @@ GOAL_DOFS = 1_000_000
 GOAL_SOLVE_S = 5.0
 GOAL_MIB = 2048.0
 QUICK_MAX_DOFS = 120_000
-
-DASH = "—"
 
 
 def load_case():
@@ -136,38 +135,6 @@ def peak_rss_mib() -> float:
         return hwm
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024.0
-
-
-def blas_description() -> str:
-    """The BLAS library and its thread count as this process sees it (needs threadpoolctl)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "BLAS threads unknown (no threadpoolctl)"
-    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-    return ", ".join(f"{p['internal_api']} {p.get('version') or ''} with {p['num_threads']} "
-                     f"thread(s)" for p in pools) or "no BLAS pool found"
-
-
-def fastest(repeat: int, fn, *args, **kwargs):
-    """Call ``fn(*args, **kwargs)`` ``repeat`` times (at least once).
-
-    Returns
-    -------
-    result
-        What the last call returned.
-    seconds : float
-        The shortest wall time of the calls: on a shared machine the least disturbed one. Note
-        that later calls run warm (memory already mapped by the allocator): a single call is
-        what production pays, the fastest of several shows what the machine's load added.
-    """
-    best, result = math.inf, None
-    for _ in range(max(repeat, 1)):
-        result = None  # free the previous result first: repeats must not raise the peak RSS
-        t = time.perf_counter()
-        result = fn(*args, **kwargs)
-        best = min(best, time.perf_counter() - t)
-    return result, best
 
 
 def timed_solve(matrix, rhs, method: str, coarse=None, repeat: int = 1) -> dict:
@@ -307,32 +274,6 @@ def exact_block_values(die, stack, power_w, snapped_boxes):
                            h=stack.h_bottom(die), ambient_K=stack.ambient_K,
                            power_layer=stack.power_layers[0])
     return exact.block_max(), exact.block_mean()
-
-
-def environment(blas: str) -> str:
-    """One line: interpreter, library versions, CPUs, BLAS, and the git commit of the checkout."""
-    import pyamg
-    import scipy
-
-    cpus = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return (f"python {platform.python_version()}, numpy {np.__version__}, scipy "
-            f"{scipy.__version__}, pyamg {pyamg.__version__}; {blas}; {cpus} CPUs "
-            f"({usable} usable); {platform.machine()} {platform.system()}; "
-            f"commit {commit or 'unknown'}")
-
-
-def _load_average() -> str:
-    """The 1-minute load average, or "unknown" where the platform has none."""
-    try:
-        return f"{os.getloadavg()[0]:.2f}"
-    except (AttributeError, OSError):
-        return "unknown"
 
 
 def solver_cell(result: dict | None, wanted: str) -> tuple[str, str]:

@@ -37,8 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness import ROOT  # noqa: E402  (and this checkout's thermal first on the path)
 
 from thermal.sweep import read_manifest, read_results, run_sweep  # noqa: E402
 

@@ -31,12 +31,10 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness import ROOT  # noqa: E402  (and this checkout's thermal first on the path)
 
 INTERVAL_S = 0.01
 CHECK_ROWS = (1, 2)

@@ -24,14 +24,12 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from harness import ROOT  # noqa: E402  (and this checkout's thermal first on the path)
 
 import thermal  # noqa: E402
 from thermal.fv3d import conduction_3d, richardson  # noqa: E402

@@ -23,15 +23,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import ROOT  # noqa: E402  (and this checkout's thermal first on the path)
 DATA = ROOT / "benchmarks" / "data" / "hotspot"
-sys.path.insert(0, str(ROOT))
 
 from thermal.cli import main  # noqa: E402
 

@@ -1,4 +1,5 @@
-"""Shared test fixtures: floorplans built in code (the shipped ones live in tests/data)."""
+"""Shared test helpers: the shipped ev6 inputs, floorplans built in code, random cases and
+their exact solutions (the input files live in tests/data)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,38 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from thermal.gallery import slicing_rects
+import thermal
+from thermal.floorplan import make_floorplan
+from thermal.gallery import exact_solution, slicing_rects
+from thermal.stack import Stack
 
 DATA = Path(__file__).parent / "data"
+
+EV6 = thermal.read_floorplan(DATA / "ev6.flp")
+"""HotSpot's ev6 floorplan (30 blocks on a 16 mm die)."""
+GCC = thermal.read_ptrace(DATA / "gcc.ptrace")
+"""HotSpot's gcc power trace for ev6."""
+STACK3 = Stack.read(DATA / "ev6_3layer.toml")
+"""Die / TIM / spreader, every layer on the die's footprint (the exact series applies)."""
+
+
+def random_case(n_blocks: int, seed: int):
+    """A random slicing floorplan of ``n_blocks`` on a 12 x 10 mm die and seeded block powers
+    (0-4 W, about 30% of blocks off, block 0 at 3 W): ``(floorplan, power_w)``."""
+    rects = random_slicing_rects(n_blocks, seed)
+    fp = make_floorplan([f"b{i}" for i in range(n_blocks)], *rects.T)
+    rng = np.random.default_rng(seed)
+    power = rng.uniform(0.0, 4.0, n_blocks) * (rng.random(n_blocks) < 0.7)
+    power[0] = 3.0  # at least one hot block
+    return fp, power
+
+
+def exact_on_mesh(mesh, fp, power_w, stack):
+    """The cosine-series solution on the mesh's own (snapped) block rectangles."""
+    r = mesh.block_rects
+    return exact_solution(tuple(fp.bounds), np.c_[r[:, 0], r[:, 1], r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]],
+                          power_w, [(l.thickness_m, l.conductivity) for l in stack.layers],
+                          h=stack.h_bottom(fp.bounds), ambient_K=stack.ambient_K)
 
 
 def random_slicing_rects(n_blocks: int, seed: int, die=(0.0, 0.0, 0.012, 0.010)) -> np.ndarray:

@@ -10,30 +10,19 @@ import scipy.sparse as sp
 
 import thermal
 from thermal import adapt
-from thermal.adapt import (_scaled_times, adaptive_solve, marked_dorfler, marked_in_regions)
+from thermal.adapt import (Regions, _scaled_times, adaptive_solve, mark, marked_dorfler,
+                           marked_in_regions)
 from thermal.floorplan import make_floorplan
-from thermal.gallery import exact_solution
 from thermal.mesh import initial_mesh
 from thermal.options import MeshingOptions
 from thermal.power import power_vector
 from thermal.fields import block_stats
-from thermal.strategies import _die_size_fn
+from thermal.strategies import start_mesh
 from thermal.stack import Layer, Stack
 
-from conftest import DATA, random_slicing_rects
-
-STACK3 = Stack.read(DATA / "ev6_3layer.toml")
-EV6 = thermal.read_floorplan(DATA / "ev6.flp")
-GCC = thermal.read_ptrace(DATA / "gcc.ptrace")
-
-
-def _random_case(n_blocks, seed):
-    rects = random_slicing_rects(n_blocks, seed)
-    fp = make_floorplan([f"b{i}" for i in range(n_blocks)], *rects.T)
-    rng = np.random.default_rng(seed)
-    power = rng.uniform(0.0, 4.0, n_blocks) * (rng.random(n_blocks) < 0.7)
-    power[0] = 3.0
-    return fp, power
+from conftest import EV6, GCC, STACK3
+from conftest import exact_on_mesh as _exact
+from conftest import random_case as _random_case
 
 
 def _hot_spot_case():
@@ -51,18 +40,9 @@ def _hot_spot_case():
     return make_floorplan(names, *rects.T), density * rects[:, 2] * rects[:, 3]
 
 
-def _exact(mesh, fp, power_w, stack):
-    r = mesh.block_rects
-    return exact_solution(tuple(fp.bounds), np.c_[r[:, 0], r[:, 1], r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]],
-                          power_w, [(l.thickness_m, l.conductivity) for l in stack.layers],
-                          h=stack.h_bottom(fp.bounds), ambient_K=stack.ambient_K)
-
-
 def _adapt(fp, power_w, stack, tolerance=0.1, block_tolerance=None):
     die = fp.bounds
-    layer_boxes = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
-    mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_boxes,
-                        size_fn=_die_size_fn(die))
+    mesh = start_mesh(fp, stack, "estimator")
     if block_tolerance is None:
         block_tolerance = np.full(len(power_w), tolerance)
     return adaptive_solve(mesh, stack, power_w, block_tolerance, tolerance, None, die)
@@ -156,6 +136,22 @@ def test_a_region_over_its_tolerance_marks_its_triangles_down_to_the_fraction():
     assert marked_in_regions(cover, indicator, over, 0.0).tolist() == [1, 1, 1, 1, 0, 0]
 
 
+def test_the_marking_rule_holds_each_triangle_to_its_regions_tolerance():
+    # region 0 (triangles 0-3, tolerance 0.5) is over; region 1 (4-5, tolerance 0.05) is within
+    cover = sp.csr_matrix((np.ones(6), ([0, 1, 2, 3, 4, 5], [0, 0, 0, 0, 1, 1])), shape=(6, 2))
+    indicator = np.array([1.0, 0.6, 0.3, 0.05, 0.2, 0.01])
+    regions = [Regions(cover, np.array([0.5, 0.05]), np.array([3.0, 0.5]))]
+    mask, target = mark(indicator, 1.0, regions)
+    # targets: region 1's tolerance, the rest held to the over region's 0.5
+    assert target.tolist() == [0.5, 0.5, 0.5, 0.5, 0.05, 0.05]
+    # region rule: 0 and 1 (at least half of 1.0); over twice the target: 4 (0.2 > 0.1)
+    assert mask.tolist() == [True, True, False, False, True, False]
+    only_regions = mark(indicator, 1.0, regions, theta=None, above=None).mask
+    assert only_regions.tolist() == [True, True, False, False, False, False]
+    assert mark(indicator, 0.25, fraction=None, theta=None, above=1.0).mask.tolist() == [
+        True, True, True, False, False, False]
+
+
 def test_estimator_strategy_through_the_api_is_deterministic():
     fp, power_w = _random_case(15, 4)
     a = thermal.solve(fp, power_w, STACK3, mesh="estimator", tolerance=0.2)
@@ -175,9 +171,7 @@ def test_indicator_ignores_nodes_a_layer_does_not_have():
     fp, power = EV6, power_vector(EV6, GCC.mean())
     stack = Stack.default()
     die = fp.bounds
-    layer_boxes = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
-    mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_boxes,
-                        size_fn=_die_size_fn(die))
+    mesh = start_mesh(fp, stack, "estimator")
     result = adaptive_solve(mesh, stack, power, np.full(len(power), 1e3), 1e3, None, die)
     rise = np.nanmax(result.coarse_theta)
     c = result.coarse_mesh.centroids
@@ -210,9 +204,7 @@ def test_a_scaled_correction_bisects_as_far_as_the_indicator_asks():
 def test_a_scaled_correction_meets_the_tolerance_and_deeper_bisection_takes_fewer_rounds():
     fp, power_w = _hot_spot_case()
     die = fp.bounds
-    layer_boxes = np.array([STACK3.footprint(l, die) for l in range(len(STACK3.layers))])
-    mesh = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layer_boxes,
-                        size_fn=_die_size_fn(die))
+    mesh = start_mesh(fp, STACK3, "estimator")
     tol = np.full(len(power_w), 0.1)
     def run(**options):
         return adaptive_solve(mesh, STACK3, power_w, tol, 0.1, None, die, scaled=True,

@@ -17,11 +17,8 @@ from thermal.floorplan import make_floorplan
 from thermal.gallery import exact_for
 from thermal.stack import Stack
 
-from conftest import DATA
+from conftest import DATA, EV6, GCC, STACK3
 
-EV6 = thermal.read_floorplan(DATA / "ev6.flp")
-GCC = thermal.read_ptrace(DATA / "gcc.ptrace")
-STACK3 = Stack.read(DATA / "ev6_3layer.toml")
 # 1 mm square over ev6's hottest spot (the integer register file), off every block edge
 HOT_RECT = (9.6e-3, 15.2e-3, 1.0e-3, 0.7e-3)
 

@@ -282,16 +282,13 @@ def test_predicted_mesh_solves_with_its_bisection_levels():
     rounds, and agrees with a direct solve."""
     from thermal.adapt import _bisection_levels
     from thermal.critical import resolved
-    from thermal.mesh import initial_mesh
     from thermal.fields import steady_field
-    from thermal.strategies import _die_size_fn, meshed_to_prediction
+    from thermal.strategies import meshed_to_prediction, start_mesh
 
     fp, power, stack = _ev6()
     power_w = np.array([power[n] for n in fp.names])
     die = fp.bounds
-    layers = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
-    m0 = initial_mesh(np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m], layers,
-                      size_fn=_die_size_fn(die))
+    m0 = start_mesh(fp, stack, "estimator")
     prediction = HeuristicModel().predict(fp, power_w, stack, 0.1)
     mesh, steps = meshed_to_prediction(m0, prediction, fp, resolved(fp, 0.1, None), 0.1, 8_000_000)
     levels = _bisection_levels(mesh, steps, stack, power_w, None, die)

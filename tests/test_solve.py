@@ -15,43 +15,19 @@ import scipy.sparse as sp
 import thermal
 from thermal.assemble import assemble
 from thermal.errors import SolverError
-from thermal.floorplan import make_floorplan
-from thermal.gallery import exact_solution
 from thermal.mesh import initial_mesh
 from thermal.power import power_vector
 from thermal.refine import refined_uniform
 from thermal.fields import block_stats, steady_field
 from thermal.linear import solve_linear
-from thermal.strategies import _die_size_fn, level_estimate
+from thermal.strategies import level_estimate, start_mesh
 from thermal.stack import Layer, Stack
 
-from conftest import DATA, random_slicing_rects
+from conftest import DATA, EV6, GCC, STACK3
+from conftest import exact_on_mesh as _exact
+from conftest import random_case as _random_case
 
-EV6 = thermal.read_floorplan(DATA / "ev6.flp")
-GCC = thermal.read_ptrace(DATA / "gcc.ptrace")
-STACK3 = Stack.read(DATA / "ev6_3layer.toml")
 FLOORPLANS = DATA.parent.parent / "floorplans"
-
-
-def _rects(fp):
-    return np.c_[fp.left_m, fp.bottom_m, fp.width_m, fp.height_m]
-
-
-def _exact(mesh, fp, power_w, stack):
-    """The cosine-series solution on the mesh's own (snapped) block rectangles."""
-    r = mesh.block_rects
-    return exact_solution(tuple(fp.bounds), np.c_[r[:, 0], r[:, 1], r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]],
-                          power_w, [(l.thickness_m, l.conductivity) for l in stack.layers],
-                          h=stack.h_bottom(fp.bounds), ambient_K=stack.ambient_K)
-
-
-def _random_case(n_blocks, seed):
-    rects = random_slicing_rects(n_blocks, seed)
-    fp = make_floorplan([f"b{i}" for i in range(n_blocks)], *rects.T)
-    rng = np.random.default_rng(seed)
-    power = rng.uniform(0.0, 4.0, n_blocks) * (rng.random(n_blocks) < 0.7)
-    power[0] = 3.0  # at least one hot block
-    return fp, power
 
 
 def _two_layer():
@@ -62,8 +38,7 @@ def _two_layer():
 def _uniform_errors(fp, power_w, stack, levels):
     """(DOFs, block-max error, block-mean error, peak error) per uniform level, in K."""
     die = fp.bounds
-    layer_rects = np.array([stack.footprint(l, die) for l in range(len(stack.layers))])
-    mesh = initial_mesh(_rects(fp), layer_rects, size_fn=_die_size_fn(die))
+    mesh = start_mesh(fp, stack, "estimator")
     exact = _exact(mesh, fp, power_w, stack)
     ex_max, ex_mean, ex_peak = exact.block_max(), exact.block_mean(), exact.peak()[0]
     out = []
@@ -166,7 +141,7 @@ def _naive_matrix(mesh, stack, die):
 def test_vectorised_assembly_matches_a_per_element_loop():
     fp, power = _random_case(6, 5)
     die = fp.bounds
-    mesh = initial_mesh(_rects(fp), np.array([die, die, die]))
+    mesh = initial_mesh(fp.rects, np.array([die, die, die]))
     system = assemble(mesh, STACK3, power, None, die)
     assert (system.node2dof >= 0).all()
     # the naive matrix numbers layer l's node i as l*N + i, which is what node2dof says too
@@ -180,7 +155,7 @@ def test_vectorised_assembly_matches_a_per_element_loop():
 def test_block_mean_is_the_exact_integral_of_the_p1_field():
     fp, _ = _random_case(9, 2)
     die = fp.bounds
-    mesh = refined_uniform(initial_mesh(_rects(fp), np.array([die])))
+    mesh = refined_uniform(initial_mesh(fp.rects, np.array([die])))
     x, y = mesh.points.T
     hi, mean, lo = block_stats(mesh, 2.0 + 300.0 * x - 500.0 * y)   # linear: mean = centre value
     r = mesh.block_rects

@@ -13,13 +13,14 @@ meant to be nearly right, and a block it leaves over its tolerance is mostly too
 much of its area, so its corrections (``scaled=True``) mark down to a tenth
 (:data:`CORRECTION_BLOCK_FRACTION`), and may bisect each marked triangle as often as its excess
 over the tolerance asks (:func:`correction_bisections`, up to :data:`MAX_BISECTIONS`, which the
-validation set put at 1).
+validation set put at 1). The whole marking rule is :func:`mark`.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -163,10 +164,104 @@ def marked_in_blocks(mesh: Mesh, indicator: np.ndarray, over: np.ndarray,
     the max, stays above tolerance: on ev6 with HotSpot's default package the estimate stalled
     at 0.144 K for 10 rounds until this was added.
     """
+    return marked_in_regions(own_block_cover(mesh, len(over)), indicator, over, fraction)
+
+
+def own_block_cover(mesh: Mesh, n_blocks: int) -> sp.csr_matrix:
+    """(M, B) 0/1 matrix: each triangle in its own block (:attr:`Mesh.block_of_tri`, the last of
+    overlapping blocks), none for a triangle outside every block."""
     tri = np.flatnonzero(mesh.block_of_tri >= 0)
-    own_block = sp.csr_matrix((np.ones(len(tri), bool), (tri, mesh.block_of_tri[tri])),
-                              shape=(mesh.n_triangles, len(over)))
-    return marked_in_regions(own_block, indicator, over, fraction)
+    return sp.csr_matrix((np.ones(len(tri), bool), (tri, mesh.block_of_tri[tri])),
+                         shape=(mesh.n_triangles, n_blocks))
+
+
+@dataclass(frozen=True)
+class Regions:
+    """Regions (blocks, critical rectangles) held to their own tolerance, for :func:`mark`.
+
+    Attributes
+    ----------
+    cover : (M, R) sparse
+        The triangles in each region: a triangle's error target is the tightest tolerance of
+        the regions it lies in.
+    tolerance : (R,) float
+        Each region's tolerance, K.
+    over : (R,) float
+        Each region's estimated error over its tolerance (over 1: not yet within it).
+    own : (M, R) sparse, optional
+        The triangles whose indicator is compared with their region's largest (default
+        ``cover``; the estimator loop gives each triangle of a one-layer floorplan only its
+        own block, :func:`own_block_cover`).
+    """
+
+    cover: sp.spmatrix
+    tolerance: np.ndarray
+    over: np.ndarray
+    own: sp.spmatrix | None = None
+
+
+class Marking(NamedTuple):
+    """What :func:`mark` returns: the triangles to bisect and each one's error target."""
+
+    mask: np.ndarray
+    target: np.ndarray
+
+
+def mark(indicator: np.ndarray, tolerance: float, regions=(),
+           fraction: float | None = BLOCK_FRACTION, theta: float | None = DORFLER,
+           above: float | None = 2.0) -> Marking:
+    """The marking rule: which triangles to bisect, from their error indicators.
+
+    Each triangle's target is ``tolerance``, or the tightest tolerance of the ``regions`` it
+    lies in; while any region is over its tolerance every target is at most that region's.
+    A triangle is marked when any of these holds:
+
+    * it lies in a region over its tolerance and its indicator is at least ``fraction`` of the
+      region's largest (:func:`marked_in_regions`);
+    * it is among the fewest triangles holding the fraction ``theta`` of the squared excess
+      over the targets (Dörfler, :func:`marked_dorfler`);
+    * its indicator is over ``above`` times its target.
+
+    A rule given as None is left out (the oracle benchmark compares them one by one).
+
+    Parameters
+    ----------
+    indicator : (M,) float
+        Each triangle's error indicator, K.
+    tolerance : float
+        The global tolerance, K.
+    regions : sequence of Regions
+        Blocks and critical rectangles with their own tolerances and estimates.
+    fraction, theta, above : float or None
+        The three rules' parameters (defaults: :data:`BLOCK_FRACTION`, :data:`DORFLER`, 2).
+
+    Returns
+    -------
+    Marking
+        ``mask`` (M,) bool, ``target`` (M,) float K.
+    """
+    indicator = np.asarray(indicator, dtype=np.float64)
+    target = np.full(len(indicator), float(tolerance))
+    mask = np.zeros(len(indicator), bool)
+    still_over = []
+    for region in regions:
+        over = np.asarray(region.over) > 1
+        r = region.cover.tocoo()
+        np.minimum.at(target, r.row, np.asarray(region.tolerance, dtype=np.float64)[r.col])
+        if fraction is not None:
+            own = region.cover if region.own is None else region.own
+            mask |= marked_in_regions(own, indicator, over, fraction)
+        still_over.append(np.asarray(region.tolerance, dtype=np.float64)[over])
+    # a region's mean also moves with the error elsewhere (the level of the whole field):
+    # while a region is over its tolerance, hold every triangle to it
+    still_over = np.concatenate(still_over) if still_over else np.zeros(0)
+    if still_over.size:
+        target = np.minimum(target, still_over.min())
+    if theta is not None:
+        mask |= marked_dorfler(indicator, target, theta)
+    if above is not None:
+        mask |= indicator > above * target
+    return Marking(mask=mask, target=target)
 
 
 def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.ndarray,
@@ -265,25 +360,14 @@ def adaptive_solve(mesh: Mesh, stack, power_w: np.ndarray, block_tolerance: np.n
                            history=history, timings=timings)
 
         t = time.perf_counter()
-        # per-triangle target: the tightest tolerance of the blocks it lies in (else the global)
-        cover = mesh.tri_cover().tocoo()
-        target = np.full(mesh.n_triangles, tolerance)
-        np.minimum.at(target, cover.row, block_tolerance[cover.col])
-        fraction = correction_fraction if scaled else BLOCK_FRACTION
-        if block_layer is None:
-            marked = marked_in_blocks(mesh, est.tri_indicator, over > 1, fraction)
-        else:  # blocks of several layers overlap: each block's own triangles, from the cover
-            marked = marked_in_regions(cover, est.tri_indicator, over > 1, fraction)
+        # a one-layer floorplan marks by each triangle's own block; blocks of several layers
+        # overlap: each block's triangles from the cover
+        regions = [Regions(mesh.tri_cover(), block_tolerance, over,
+                           own_block_cover(mesh, len(over)) if block_layer is None else None)]
         if in_rect is not None:
-            r = in_rect.tocoo()
-            np.minimum.at(target, r.row, rect_tolerance[r.col])
-            marked |= marked_in_regions(in_rect, est.tri_indicator, rect_over > 1, fraction)
-        # a region's mean also moves with the error elsewhere (the level of the whole field):
-        # while a region is over its tolerance, hold every triangle to it
-        still_over = np.r_[block_tolerance[over > 1], rect_tolerance[rect_over > 1]]
-        if still_over.size:
-            target = np.minimum(target, still_over.min())
-        marked |= marked_dorfler(est.tri_indicator, target) | (est.tri_indicator > 2 * target)
+            regions.append(Regions(in_rect, rect_tolerance, rect_over))
+        marked, target = mark(est.tri_indicator, tolerance, regions,
+                              correction_fraction if scaled else BLOCK_FRACTION)
         # one bisection each is what refined() does (max_bisections 1, the default)
         times = (_scaled_times(mesh, est.tri_indicator, target, marked, over, in_rect, rect_over,
                                info_fine["dofs"], max_dofs, max_bisections)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .layers import between, to_ambient
+from .layers import half_resistance as _half_resistance
 from .mesh import Mesh
 
 
@@ -95,7 +97,7 @@ def half_resistance(layer, tri_conductivity: np.ndarray | None) -> np.ndarray | 
     """``t / (2k)`` of a layer in m² K/W: per triangle where the layer's blocks give their own
     conductivity (``tri_conductivity``, (M,)), else the layer's."""
     k = layer.conductivity if tri_conductivity is None else tri_conductivity
-    return layer.thickness_m / (2.0 * k)
+    return _half_resistance(layer.thickness_m, k)
 
 
 def block_power_density(mesh: Mesh, power_w: np.ndarray) -> np.ndarray:
@@ -224,8 +226,8 @@ def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndar
         diagonal -= np.bincount(np.r_[a, b], np.r_[w, w], minlength=offset)
     for l in range(n_layers - 1):
         if l in tri_k or l + 1 in tri_k:  # a block's own conductivity, vertically too
-            g = 1.0 / (half_resistance(layers[l], tri_k.get(l))
-                       + half_resistance(layers[l + 1], tri_k.get(l + 1)))
+            g = between(half_resistance(layers[l], tri_k.get(l)),
+                        half_resistance(layers[l + 1], tri_k.get(l + 1)))
             m = lumped_mass(mesh, in_layer[l] & in_layer[l + 1], g)
         else:
             m = lumped_mass(mesh, in_layer[l] & in_layer[l + 1]) * stack.g_between(l, l + 1)
@@ -238,8 +240,7 @@ def assemble(mesh: Mesh, stack, power_w: np.ndarray, block_conductivity: np.ndar
         vals += [-w, -w]
     bottom = n_layers - 1
     if bottom in tri_k:
-        g = 1.0 / (half_resistance(layers[bottom], tri_k[bottom])
-                   + 1.0 / stack.h_bottom(die_bounds))
+        g = to_ambient(half_resistance(layers[bottom], tri_k[bottom]), stack.h_bottom(die_bounds))
         m = lumped_mass(mesh, in_layer[bottom], g)
     else:
         m = lumped_mass(mesh, in_layer[bottom]) * stack.g_ambient(die_bounds)

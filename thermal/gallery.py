@@ -18,7 +18,7 @@ entry). Block-piecewise-constant power has closed-form coefficients
     q̂_mn = (c_m / W)(c_n / H) Σ_B ρ_B ∫_B cos(μ_m(x-x0)) cos(ν_n(y-y0)) dA,
 
 with c_0 = 1, c_k = 2 (k >= 1) and ρ_B = P_B / (w_B h_B) W/m². All modes are solved at once
-with a vectorised Thomas sweep over the layers.
+with a vectorised Thomas sweep over the layers (:func:`thermal.layers.solve_modes`).
 
 Convergence acceleration. The coefficients decay like 1/(m n λ_mn), so the plain truncated
 series converges like 1/M² pointwise near block edges. For large λ the power layer's response
@@ -61,6 +61,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import optimize
+
+from .layers import Couplings, mode_matrix, mode_response
 
 __all__ = ["ExactSolution", "exact_solution", "exact_for"]
 
@@ -431,36 +433,6 @@ class ExactSolution:
 # Construction
 
 
-def _layer_response(sheet: np.ndarray, g_between: np.ndarray, g_ambient: float,
-                    lam: np.ndarray, source: int) -> np.ndarray:
-    """``[(diag(sheet) λ + G)^{-1}]_{l, source}`` for every λ: shape (L,) + lam.shape.
-
-    Thomas sweep over the L layers, vectorised over the modes; the matrix is a diagonally
-    dominant M-matrix, so no pivoting is needed.
-    """
-    n_layers = len(sheet)
-    coupling = np.zeros(n_layers)
-    coupling[:-1] += g_between
-    coupling[1:] += g_between
-    coupling[-1] += g_ambient
-    c_prime = []                   # super-diagonal after elimination (layers 0..L-2)
-    d_prime = []                   # right-hand side after elimination
-    for l in range(n_layers):
-        diag = sheet[l] * lam + coupling[l]
-        rhs = np.full(lam.shape, 1.0 if l == source else 0.0)
-        if l:
-            diag = diag + g_between[l - 1] * c_prime[-1]       # sub-diagonal is -g
-            rhs = rhs + g_between[l - 1] * d_prime[-1]
-        if l < n_layers - 1:
-            c_prime.append(-g_between[l] / diag)
-        d_prime.append(rhs / diag)
-    out = np.empty((n_layers,) + lam.shape)
-    out[-1] = d_prime[-1]
-    for l in range(n_layers - 2, -1, -1):
-        out[l] = d_prime[l] - c_prime[l] * out[l + 1]
-    return out
-
-
 def _auto_modes(length: float, density_max: float, sheet: float, screening: float) -> int:
     """Modes in one direction so that ``_TAIL_CONSTANT ρ/(kt) (length/M)² <= _TARGET_K`` and
     ``(Mπ/length)² >= 100 κ²`` (the tail correction's asymptotic regime), clipped."""
@@ -539,18 +511,15 @@ def exact_solution(bounds, blocks_rects, block_power_w, layers: Sequence[tuple[f
             (source_layer >= 0) & (source_layer < len(layers))).all():
         raise ValueError(f"source_layers must give one of the {len(layers)} layers per block")
 
-    sheet = thickness * conductivity
-    half = thickness / (2 * conductivity)
-    g_between = 1.0 / (half[:-1] + half[1:])
-    g_ambient = 1.0 / (half[-1] + 1.0 / h)
+    couplings = Couplings.of(thickness, conductivity, h)
+    sheet, g_ambient = couplings.sheet, couplings.ambient
     density = power / (rects[:, 2] * rects[:, 3])
 
     sources = np.unique(source_layer) if len(source_layer) else np.array([power_layer])
     if modes is None:
         m = n = 0
         for layer in sources:
-            coupling = (np.r_[0.0, g_between] + np.r_[g_between, g_ambient])[layer]
-            screening = coupling / sheet[layer]
+            screening = couplings.total[layer] / sheet[layer]
             rho = float(np.abs(density[source_layer == layer]).max(initial=0.0))
             m = max(m, _auto_modes(width, rho, sheet[layer], screening))
             n = max(n, _auto_modes(height, rho, sheet[layer], screening))
@@ -571,8 +540,7 @@ def exact_solution(bounds, blocks_rects, block_power_w, layers: Sequence[tuple[f
     for layer in sources:
         on = source_layer == layer
         q_hat = (ix[on] * density[on, None]).T @ iy[on]                      # (M, N) W/m²
-        coefficients = coefficients + _layer_response(sheet, g_between, g_ambient, lam,
-                                                      int(layer)) * q_hat
+        coefficients = coefficients + mode_response(couplings, lam, int(layer)) * q_hat
     return ExactSolution(bounds=(x0, y0, x1, y1), coefficients=coefficients,
                          ambient_K=float(ambient_K), rects=rects, power_density=density,
                          power_layer=int(power_layer), sheet_conductance=sheet,
@@ -691,24 +659,16 @@ def slicing_rects(n_blocks: int, seed: int, die=(0.0, 0.0, 0.012, 0.010)) -> np.
 # Exact transient
 
 
-def _mode_propagator(sheet: np.ndarray, g_between: np.ndarray, g_ambient: float,
-                     capacity: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _mode_propagator(couplings: Couplings, capacity: np.ndarray, lam: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Eigen-decomposition of ``C da/dt + (diag(sheet) λ + G) a = q`` for every mode.
 
     With ``D = C^{-1/2}`` the generalised problem ``K v = ω C v`` becomes the symmetric
-    ``(D K D) u = ω u``, ``v = D u``. Returns the rates ω, shape lam.shape + (L,), and the
-    orthonormal ``u``, shape lam.shape + (L, L) (columns).
+    ``(D K D) u = ω u``, ``v = D u`` (``K``: :func:`thermal.layers.mode_matrix`). Returns the
+    rates ω, shape lam.shape + (L,), and the orthonormal ``u``, shape lam.shape + (L, L)
+    (columns).
     """
-    n_layers = len(sheet)
-    k = np.zeros(lam.shape + (n_layers, n_layers))
-    diag = np.zeros(n_layers)
-    diag[:-1] += g_between
-    diag[1:] += g_between
-    diag[-1] += g_ambient
-    for l in range(n_layers):
-        k[..., l, l] = sheet[l] * lam + diag[l]
-        if l < n_layers - 1:
-            k[..., l, l + 1] = k[..., l + 1, l] = -g_between[l]
+    k = mode_matrix(couplings, lam)
     d = 1.0 / np.sqrt(capacity)
     return np.linalg.eigh(k * d[:, None] * d[None, :])
 
@@ -762,12 +722,9 @@ def exact_transient(bounds, blocks_rects, samples_w, layers: Sequence[tuple[floa
     capacity = layers[:, 0] * layers[:, 2]
     if c_convec:
         capacity[-1] += c_convec / (width * height)
-    thickness, conductivity = layers[:, 0], layers[:, 1]
-    half = thickness / (2 * conductivity)
     mu, nu = top._wavenumbers()
     lam = np.add.outer(mu**2, nu**2)
-    omega, u = _mode_propagator(thickness * conductivity, 1.0 / (half[:-1] + half[1:]),
-                                1.0 / (half[-1] + 1.0 / h), capacity, lam)
+    omega, u = _mode_propagator(Couplings.of(layers[:, 0], layers[:, 1], h), capacity, lam)
     decay = np.exp(-omega * interval_s)                                    # (M, N, L)
     d, d_inv = 1.0 / np.sqrt(capacity), np.sqrt(capacity)
 

@@ -32,6 +32,7 @@ classic P1 size ``h = sqrt(8·tol / |∇²T|)`` with ``|∇²T| ≈ q_λ / (k·t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import zipfile
@@ -43,6 +44,7 @@ import numpy as np
 from scipy import ndimage
 
 from .errors import InputError
+from .layers import Couplings, mode_response
 
 __all__ = ["FEATURES", "Raster", "Prediction", "ForestModel", "HeuristicModel", "load_model",
            "save_model", "default_model", "feature_rasters", "spreading_length"]
@@ -149,20 +151,12 @@ class Raster:
 
 def spreading_length(stack, die_bounds) -> tuple[float, float, float]:
     """``(λ, k·t, vertical resistance to ambient per area)`` of the power layer, with the
-    stack's own couplings (:meth:`~thermal.stack.Stack.g_between`,
-    :meth:`~thermal.stack.Stack.h_bottom` over the die ``die_bounds``)."""
+    stack's own couplings (:meth:`~thermal.stack.Stack.couplings` over the die ``die_bounds``:
+    ``λ = sqrt(k t / g)``, ``g`` the power layer's whole vertical conductance per area)."""
     p = stack.power_layers[0]
-    layer = stack.layers[p]
-    kt = layer.conductivity * layer.thickness_m
-    n = len(stack.layers)
+    couplings = stack.couplings(die_bounds)
+    kt, g = couplings.sheet[p], couplings.total[p]
     h = stack.h_bottom(die_bounds)
-    g = 0.0
-    if p + 1 < n:
-        g += stack.g_between(p, p + 1)
-    if p > 0:
-        g += stack.g_between(p - 1, p)
-    if p == n - 1 or g == 0.0:
-        g += 1.0 / (layer.thickness_m / (2 * layer.conductivity) + 1.0 / h)
     resistance = sum(l.thickness_m / l.conductivity for l in stack.layers[p:]) + 1.0 / h
     return float(np.sqrt(kt / g)), float(kt), float(resistance)
 
@@ -195,13 +189,12 @@ def layered_rise(raster: Raster, density: np.ndarray, stack, die_bounds
         element size a tolerance ``τ`` needs is about ``sqrt(8 τ / |∇²θ|)``.
     """
     n, p = len(stack.layers), stack.power_layers[0]
-    kt = np.array([l.conductivity * l.thickness_m for l in stack.layers])
-    g = np.array([stack.g_between(l, l + 1) for l in range(n - 1)])
-    g_below = np.r_[g, stack.g_ambient(die_bounds)]    # layer l to l + 1 (the last: ambient)
-    g_above = np.r_[0.0, g]                             # layer l to l - 1
-    theta = _layered_modes(raster, density, kt, g, g_below, g_above, p)
-    theta = theta + _footprint_correction(raster, density, stack, die_bounds, kt, g, g_below,
-                                          g_above, p)
+    couplings = stack.couplings(die_bounds)
+    kt = couplings.sheet
+    g_below = couplings.below                           # layer l to l + 1 (the last: ambient)
+    g_above = couplings.above                           # layer l to l - 1
+    theta = _layered_modes(raster, density, couplings, p)
+    theta = theta + _footprint_correction(raster, density, stack, die_bounds, couplings, p)
     balance = (g_below[p] * theta[p] + g_above[p] * theta[p] - density
                - (g_below[p] * theta[p + 1] if p + 1 < n else 0.0)
                - (g_above[p] * theta[p - 1] if p > 0 else 0.0))
@@ -211,23 +204,17 @@ def layered_rise(raster: Raster, density: np.ndarray, stack, die_bounds
     return rise, curvature
 
 
-def _layered_modes(raster: Raster, density, kt, g, g_below, g_above, p) -> np.ndarray:
-    """(L, ny, nx) rise of every layer on ``raster`` with adiabatic edges, power on layer ``p``."""
+def _layered_modes(raster: Raster, density, couplings: Couplings, p) -> np.ndarray:
+    """(L, ny, nx) rise of every layer on ``raster`` with adiabatic edges, power on layer ``p``:
+    the layer system of each DCT mode (:func:`thermal.layers.mode_response`)."""
     from scipy import fft
 
-    n = len(kt)
+    n = couplings.n_layers
     wy = (2 - 2 * np.cos(np.pi * np.arange(raster.ny) / raster.ny)) / raster.dy ** 2
     wx = (2 - 2 * np.cos(np.pi * np.arange(raster.nx) / raster.nx)) / raster.dx ** 2
-    w = (wy[:, None] + wx[None, :]).ravel()
-    system = np.zeros((len(w), n, n))
-    layers = np.arange(n)
-    system[:, layers, layers] = kt * w[:, None] + g_below + g_above
-    system[:, layers[:-1], layers[1:]] = -g
-    system[:, layers[1:], layers[:-1]] = -g
-    rhs = np.zeros((len(w), n, 1))
-    rhs[:, p, 0] = fft.dctn(density, type=2, norm="ortho").ravel()
-    modes = np.linalg.solve(system, rhs)[..., 0].T.reshape(n, raster.ny, raster.nx)
-    return fft.idctn(modes, type=2, norm="ortho", axes=(1, 2))
+    w = wy[:, None] + wx[None, :]
+    modes = mode_response(couplings, w, p) * fft.dctn(density, type=2, norm="ortho")
+    return fft.idctn(modes.reshape(n, raster.ny, raster.nx), type=2, norm="ortho", axes=(1, 2))
 
 
 def _on_die(boxes: np.ndarray, die_bounds) -> np.ndarray:
@@ -252,7 +239,7 @@ under HotSpot's package the largest error against the solved rise was 3.5%, 1.2%
 of the peak rise with 12, 16, 24 and 32 cells across the die."""
 
 
-def _footprint_correction(raster: Raster, density, stack, die_bounds, kt, g, g_below, g_above,
+def _footprint_correction(raster: Raster, density, stack, die_bounds, couplings: Couplings,
                           p) -> np.ndarray:
     """(L, ny, nx) what layers larger than the die change in the die-footprint rise (zero when
     every layer has the die's footprint): the rise over the union of the footprints minus the
@@ -261,6 +248,7 @@ def _footprint_correction(raster: Raster, density, stack, die_bounds, kt, g, g_b
     boxes = np.array([stack.footprint(l, die_bounds) for l in range(len(stack.layers))])
     ux0, uy0 = boxes[:, 0].min(), boxes[:, 1].min()
     ux1, uy1 = boxes[:, 2].max(), boxes[:, 3].max()
+    kt = couplings.sheet
     if _on_die(boxes, die_bounds).all():
         return np.zeros((len(kt), raster.ny, raster.nx))
     cell = max(max(x1 - x0, y1 - y0) / FOOTPRINT_CELLS[0],
@@ -277,9 +265,9 @@ def _footprint_correction(raster: Raster, density, stack, die_bounds, kt, g, g_b
     # Layers on the die's footprint do not conduct in either coarse solve: the fine solve has
     # their lateral spreading, and extended beyond the die they would carry heat out of its
     # edges (a hotspot at the die's edge then came out 13-25% too cool on ev6).
-    kt_far = np.where(_on_die(boxes, die_bounds), 0.0, kt)
-    over_union = _layered_modes(union, padded, kt_far, g, g_below, g_above, p)
-    over_die = _layered_modes(die, coarse, kt_far, g, g_below, g_above, p)
+    far = dataclasses.replace(couplings, sheet=np.where(_on_die(boxes, die_bounds), 0.0, kt))
+    over_union = _layered_modes(union, padded, far, p)
+    over_die = _layered_modes(die, coarse, far, p)
     difference = over_union[:, below:below + my, left:left + mx] - over_die
     return die.sample(difference, raster.centres).reshape(len(kt), raster.ny, raster.nx)
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import InputError
+from .layers import Couplings, between, half_resistance, to_ambient
 from .limits import RANGES
 from .io.hotspot import _suggest, config_stack_params, read_config
 
@@ -253,16 +254,24 @@ class Stack:
 
     def g_between(self, a: int, b: int) -> float:
         """Vertical conductance between layers ``a`` and ``b``, W/(m^2 K):
-        ``1/(t_a/(2k_a) + t_b/(2k_b))``."""
+        ``1/(t_a/(2k_a) + t_b/(2k_b))`` (:func:`thermal.layers.between`)."""
         la, lb = self.layers[a], self.layers[b]
-        return 1.0 / (la.thickness_m / (2 * la.conductivity)
-                      + lb.thickness_m / (2 * lb.conductivity))
+        return between(half_resistance(la.thickness_m, la.conductivity),
+                       half_resistance(lb.thickness_m, lb.conductivity))
 
     def g_ambient(self, die_bounds) -> float:
         """Conductance from the bottom layer's mid-plane to ambient, W/(m^2 K):
-        ``1/(t/(2k) + 1/h_bottom)``."""
+        ``1/(t/(2k) + 1/h_bottom)`` (:func:`thermal.layers.to_ambient`)."""
         last = self.layers[-1]
-        return 1.0 / (last.thickness_m / (2 * last.conductivity) + 1.0 / self.h_bottom(die_bounds))
+        return to_ambient(half_resistance(last.thickness_m, last.conductivity),
+                          self.h_bottom(die_bounds))
+
+    def couplings(self, die_bounds) -> Couplings:
+        """Sheet conductances and vertical couplings of the layers (:mod:`thermal.layers`), with
+        :meth:`h_bottom` over the die ``die_bounds``."""
+        return Couplings.of([layer.thickness_m for layer in self.layers],
+                            [layer.conductivity for layer in self.layers],
+                            self.h_bottom(die_bounds))
 
     def with_die_footprint(self) -> "Stack":
         """A copy whose layers all share the die's footprint (what the exact solution needs)."""
